@@ -1,0 +1,71 @@
+"""The ``cnnkit`` command: a Typer app whose commands live one group per module.
+
+``main()`` is the console-script entry point. It turns every :class:`CnnkitError`
+into its one-line message on stderr with exit status 2 (``--debug`` shows the
+traceback instead), so that nothing a user does ends in a raw traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from cnnkit.errors import CnnkitError
+
+app = typer.Typer(
+    name="cnnkit",
+    help=(
+        "A workbench for convolutional neural networks: design a network by name or\n"
+        "in a short grammar, see every layer's shape, parameters, cost and receptive\n"
+        "field, and work one convolution through by hand.\n\n"
+        "Examples:\n\n"
+        "  cnnkit models\n\n"
+        "  cnnkit summary resnet18 --input 3x224x224\n\n"
+        "  cnnkit summary 'INPUT(1x28x28) -> [CONV(32, k=3) -> RELU -> POOL(2)]*2 -> FC(10)'\n\n"
+        "  cnnkit summary --lecture\n\n"
+        "  cnnkit explain-conv\n\n"
+        "Add --debug before the command to see tracebacks."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+) -> None:
+    """Global options (the --debug flag is read by main())."""
+
+
+def _register_commands() -> None:
+    # Each module adds its commands; heavy imports (torch) happen inside the commands,
+    # so `cnnkit --help` stays fast.
+    from cnnkit.cli import explain_conv, models, summary
+
+    for module in (models, summary, explain_conv):
+        module.register(app)
+
+
+_register_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; exit 2 with a one-line message on any user error."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        # Standalone mode: Typer prints usage errors itself and exits with status 2.
+        app(args=args, prog_name="cnnkit")
+    except CnnkitError as err:
+        if debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,47 @@
+"""Helpers every CLI command shares: shape parsing, output formats, the console."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from enum import Enum
+from typing import Any
+
+from rich.console import Console
+
+from cnnkit.errors import CnnkitError
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    markdown = "markdown"
+    json = "json"
+
+
+def plain_output() -> bool:
+    """True when writing to a file, a pipe or CI: no colours, no live progress bars."""
+    return not sys.stdout.isatty() or bool(os.environ.get("CI"))
+
+
+def parse_shape(text: str, *, what: str = "--input") -> tuple[int, ...]:
+    """'3x224x224' -> (3, 224, 224). Also accepts ',' or ' ' between sizes."""
+    cleaned = text.lower().replace(",", "x").replace(" ", "x").replace("*", "x")
+    parts = [p for p in cleaned.split("x") if p]
+    try:
+        sizes = tuple(int(p) for p in parts)
+    except ValueError:
+        sizes = ()
+    if not sizes or any(s < 1 for s in sizes):
+        raise CnnkitError(
+            f"{what} {text!r} is not a shape; write sizes joined by 'x' without the batch, "
+            "e.g. 3x224x224 (images), 1x40 (signals) or 1x16x32x32 (volumes)"
+        )
+    return sizes
+
+
+def print_json(data: Any) -> None:
+    """Print JSON to stdout (for programs: no rich markup, no wrapping)."""
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
