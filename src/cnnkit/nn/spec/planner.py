@@ -1,0 +1,315 @@
+"""Shape inference: walk a parsed spec and decide every layer before building any.
+
+``plan(spec, ...)`` writes the repeats out, tracks the tensor shape of one sample
+through every layer, skips optional layers that do not fit, names layers (conv1,
+relu1, pool1, ...) and returns a :class:`Plan`: a list of :class:`Step` recipes that
+``modules.make_module`` turns into torch modules. Nothing is allocated here, so a
+spec whose shapes fail, or whose model would be absurdly large, costs nothing.
+
+Shapes exclude the batch: (C, L), (C, H, W) or (C, D, H, W) for feature maps and
+(F,) once flat.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnnkit.errors import SpecError
+from cnnkit.nn.spec.nodes import Item, Layer, Repeat, Spec
+from cnnkit.nn.spec.shapes import BadArgs, NoFit, conv_out, deconv_out, dims, per_dim, pool_out, same_padding
+
+DEFAULT_INPUT = (3, 32, 32)  # CS231n's CIFAR-sized volume, for a bare INPUT
+DEFAULT_CLASSES = 10  # units of a bare final FC when num_classes is not given
+DEFAULT_HIDDEN = 128  # units of any other bare FC
+MAX_PARAMETERS = 2**31  # ~8 GiB of float32 weights: beyond this a spec is surely a typo
+
+_ACTIVATIONS = {"RELU", "LEAKYRELU", "ELU", "SELU", "GELU", "SILU", "SIGMOID", "TANH", "SOFTMAX", "DROPOUT"}
+
+
+@dataclass
+class Step:
+    """One module to build: its name, the node it comes from, shapes and arguments.
+
+    ``kind`` is the layer kind ('CONV', ..., or 'FLATTEN' for the implied flatten,
+    whose ``layer`` is None); ``args`` are exactly what ``make_module`` needs.
+    """
+
+    name: str
+    kind: str
+    layer: Layer | None
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    args: dict[str, Any]
+    params: int
+
+
+@dataclass
+class Plan:
+    input_shape: tuple[int, ...]
+    steps: list[Step] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self.steps[-1].out_shape if self.steps else self.input_shape
+
+
+@dataclass
+class _State:
+    shape: tuple[int, ...]
+    flat: bool
+    steps: list[Step]
+    notes: list[str]
+    counts: dict[str, int]
+    params: int
+
+    def copy(self) -> _State:
+        return _State(self.shape, self.flat, list(self.steps), list(self.notes), dict(self.counts), self.params)
+
+
+class _Failed(Exception):
+    """A non-optional layer did not fit; unwinds to the nearest optional group."""
+
+    def __init__(self, layer: Layer, name: str, reason: str, hard: bool) -> None:
+        super().__init__(reason)
+        self.layer, self.name, self.reason, self.hard = layer, name, reason, hard
+
+
+def _after(state: _State) -> str:
+    """' (after conv8)': which repetition a note is about."""
+    return f" (after {state.steps[-1].name})" if state.steps else ""
+
+
+def final_fc(items: list[Item]) -> Layer | None:
+    """The textually last FC that is not inside a repeat of zero (the last one built)."""
+    last: Layer | None = None
+    for item in items:
+        if isinstance(item, Layer):
+            if item.kind == "FC":
+                last = item
+        elif item.count > 0:
+            last = final_fc(item.body) or last
+    return last
+
+
+class _Planner:
+    def __init__(self, spec: Spec, input_shape: tuple[int, ...], num_classes: int | None) -> None:
+        self.spec = spec
+        self.rank = len(input_shape) - 1
+        self.num_classes = num_classes
+        self.final_fc = final_fc(spec.items)
+
+    # -- walking -----------------------------------------------------------------------
+
+    def items(self, items: list[Item], state: _State, last_round: bool) -> None:
+        for item in items:
+            if isinstance(item, Repeat):
+                self.repeat(item, state, last_round)
+            elif item.optional:
+                self.optional(item, state, last_round)
+            else:
+                self.layer(item, state, last_round)
+
+    def repeat(self, rep: Repeat, state: _State, last_round: bool) -> None:
+        trial = state.copy() if rep.optional else state
+        try:
+            for i in range(rep.count):
+                self.items(rep.body, trial, last_round and i == rep.count - 1)
+        except _Failed as failed:
+            if not rep.optional or failed.hard:
+                raise
+            state.notes.append(
+                f"skipped {rep.source}? at line {rep.line}, column {rep.column}{_after(state)}: "
+                f"{failed.name} {failed.layer.source}: {failed.reason}"
+            )
+            return
+        if rep.optional:
+            state.__dict__.update(trial.__dict__)
+
+    def optional(self, layer: Layer, state: _State, last_round: bool) -> None:
+        trial = state.copy()  # an implied FLATTEN must not stay behind when the FC is skipped
+        try:
+            self.layer(layer, trial, last_round)
+        except _Failed as failed:
+            if failed.hard:
+                raise
+            state.notes.append(
+                f"skipped {layer.source}? at line {layer.line}, column {layer.column}{_after(state)}: {failed.reason}"
+            )
+            return
+        state.__dict__.update(trial.__dict__)
+
+    def layer(self, layer: Layer, state: _State, last_round: bool) -> None:
+        prefix = layer.kind.lower()
+        name = "flatten" if layer.kind == "FLATTEN" else f"{prefix}{state.counts.get(prefix, 0) + 1}"
+        try:
+            if layer.kind == "FC" and not state.flat:
+                self.add(state, self.flatten_step(state, None))
+            kind, out_shape, args, params = self.infer(layer, state, last_round)
+        except NoFit as bad:
+            raise _Failed(layer, name, str(bad), hard=False) from None
+        except BadArgs as bad:
+            raise _Failed(layer, name, str(bad), hard=True) from None
+        if kind != "FLATTEN":
+            state.counts[prefix] = state.counts.get(prefix, 0) + 1
+        self.add(state, Step(name, kind, layer, state.shape, out_shape, args, params))
+        if state.params > MAX_PARAMETERS:
+            raise _Failed(
+                layer,
+                name,
+                f"the model would have {state.params:,} parameters, more than {MAX_PARAMETERS:,}; "
+                "use fewer filters or units, or pool (e.g. GAP) before the first FC",
+                hard=True,
+            )
+
+    def add(self, state: _State, step: Step) -> None:
+        state.steps.append(step)
+        state.shape = step.out_shape
+        state.params += step.params
+        if step.kind == "FLATTEN":
+            state.flat = True
+
+    def flatten_step(self, state: _State, layer: Layer | None) -> Step:
+        features = math.prod(state.shape)
+        return Step("flatten", "FLATTEN", layer, state.shape, (features,), {}, 0)
+
+    # -- one layer ---------------------------------------------------------------------
+
+    def infer(
+        self, layer: Layer, state: _State, last_round: bool
+    ) -> tuple[str, tuple[int, ...], dict[str, Any], int]:
+        """(kind, output shape, module arguments, parameter count) of one layer."""
+        o, kind, shape = layer.options, layer.kind, state.shape
+        if kind in ("CONV", "DECONV", "POOL") and state.flat:
+            raise BadArgs(
+                f"needs a feature map but the input here is already flat ({shape[0]} features); "
+                "move it before the first FC or FLATTEN"
+            )
+        if kind == "CONV":
+            return self.conv(o, shape)
+        if kind == "DECONV":
+            return self.deconv(o, shape)
+        if kind == "POOL":
+            return self.pool(o, shape)
+        if kind == "FLATTEN":
+            if state.flat:
+                raise BadArgs(f"the input here is already flat ({shape[0]} features); remove this FLATTEN")
+            step = self.flatten_step(state, layer)
+            return "FLATTEN", step.out_shape, {}, 0
+        if kind == "FC":
+            units = o["units"]
+            if layer is self.final_fc and last_round:
+                units = self.num_classes or units or DEFAULT_CLASSES
+            units = units or DEFAULT_HIDDEN
+            params = shape[0] * units + (units if o["bias"] else 0)
+            return "FC", (units,), {"in": shape[0], "out": units, "bias": o["bias"]}, params
+        if kind == "BN":
+            dim = 1 if state.flat else self.rank
+            return "BN", shape, {"dim": dim, "channels": shape[0]}, 2 * shape[0]
+        if kind in _ACTIVATIONS:
+            return kind, shape, dict(o), 0
+        raise AssertionError(f"unhandled layer kind {kind}")  # schema and planner disagree
+
+    def _groups(self, o: dict[str, Any], channels: int) -> int:
+        groups = o["groups"]
+        if channels % groups or o["filters"] % groups:
+            raise NoFit(
+                f"groups={groups} must divide both the input channels {channels} "
+                f"and the filters {o['filters']}"
+            )
+        return groups
+
+    def conv(self, o: dict[str, Any], shape: tuple[int, ...]) -> tuple[str, tuple[int, ...], dict[str, Any], int]:
+        c, spatial = shape[0], shape[1:]
+        k = per_dim(o["kernel"], self.rank, "kernel")
+        s = per_dim(o["stride"], self.rank, "stride")
+        d = per_dim(o["dilation"], self.rank, "dilation")
+        groups = self._groups(o, c)
+        padding: tuple[int, ...] | str
+        if o["padding"] == "same":
+            if max(s) > 1:
+                suggestion = "x".join(str(di * (ki - 1) // 2) for ki, di in zip(k, d))
+                if len(set(suggestion.split("x"))) == 1:
+                    suggestion = suggestion.split("x")[0]
+                raise BadArgs(
+                    f"p=same works only with stride 1 (torch keeps the size only then), found stride "
+                    f"{dims(s)}; give the padding as a number, e.g. p={suggestion}"
+                )
+            sides = same_padding(k, d)
+            out = tuple(spatial)
+            padding = "same"
+        else:
+            p = (0,) * self.rank if o["padding"] == "valid" else per_dim(o["padding"], self.rank, "padding")
+            sides = [(pi, pi) for pi in p]
+            out = conv_out(spatial, k, s, p, d)
+            padding = p
+        self._check_mode(o["padding_mode"], sides, spatial)
+        params = o["filters"] * (c // groups) * math.prod(k) + (o["filters"] if o["bias"] else 0)
+        args = {"dim": self.rank, "in": c, "out": o["filters"], "kernel": k, "stride": s, "padding": padding,
+                "dilation": d, "groups": groups, "padding_mode": o["padding_mode"], "bias": o["bias"]}  # fmt: skip
+        return "CONV", (o["filters"], *out), args, params
+
+    @staticmethod
+    def _check_mode(mode: str, sides: list[tuple[int, int]], spatial: tuple[int, ...]) -> None:
+        """torch's reflect padding needs pad < size; circular needs pad <= size."""
+        widest = max((max(pair) for pair in sides), default=0)
+        if mode == "reflect" and any(max(pair) >= n for pair, n in zip(sides, spatial)):
+            raise NoFit(f"reflect padding {widest} needs an input larger than {widest}, found {dims(spatial)}")
+        if mode == "circular" and any(max(pair) > n for pair, n in zip(sides, spatial)):
+            raise NoFit(f"circular padding {widest} needs an input of at least {widest}, found {dims(spatial)}")
+
+    def deconv(self, o: dict[str, Any], shape: tuple[int, ...]) -> tuple[str, tuple[int, ...], dict[str, Any], int]:
+        c, spatial = shape[0], shape[1:]
+        k = per_dim(o["kernel"], self.rank, "kernel")
+        s = per_dim(o["stride"], self.rank, "stride")
+        p = per_dim(o["padding"], self.rank, "padding")
+        op = per_dim(o["output_padding"], self.rank, "output padding")
+        d = per_dim(o["dilation"], self.rank, "dilation")
+        groups = self._groups(o, c)
+        out = deconv_out(spatial, k, s, p, op, d)
+        params = c * (o["filters"] // groups) * math.prod(k) + (o["filters"] if o["bias"] else 0)
+        args = {"dim": self.rank, "in": c, "out": o["filters"], "kernel": k, "stride": s, "padding": p,
+                "output_padding": op, "dilation": d, "groups": groups, "bias": o["bias"]}  # fmt: skip
+        return "DECONV", (o["filters"], *out), args, params
+
+    def pool(self, o: dict[str, Any], shape: tuple[int, ...]) -> tuple[str, tuple[int, ...], dict[str, Any], int]:
+        c, spatial = shape[0], shape[1:]
+        kind = o["type"]
+        if o["kernel"] == "global":
+            if o["stride"] is not None or o["padding"] != 0:
+                raise BadArgs("global pooling takes no stride or padding; write POOL(global) or GAP")
+            if kind == "stochastic":
+                raise BadArgs("global pooling is avg or max; write GAP or GMP")
+            ones = (1,) * self.rank
+            return "POOL", (c, *ones), {"dim": self.rank, "type": kind, "global": True}, 0
+        k = per_dim(o["kernel"], self.rank, "kernel")
+        s = k if o["stride"] is None else per_dim(o["stride"], self.rank, "stride")
+        p = per_dim(o["padding"], self.rank, "padding")
+        out = pool_out(spatial, k, s, p)
+        args = {"dim": self.rank, "type": kind, "global": False, "kernel": k, "stride": s, "padding": p}
+        return "POOL", (c, *out), args, 0
+
+
+def _fail_message(failed: _Failed) -> str:
+    hint = ""
+    if not failed.hard and failed.layer.kind == "POOL" and "window" in failed.reason:
+        hint = f" (mark it {failed.layer.source}? to skip it where it does not fit)"
+    elif not failed.hard and failed.layer.kind == "CONV" and "kernel" in failed.reason:
+        hint = "; use a smaller kernel, add padding (p=same) or pool less before it"
+    return f"{failed.name} {failed.layer.source}: {failed.reason}{hint}"
+
+
+def plan(spec: Spec, *, input_shape: tuple[int, ...], num_classes: int | None) -> Plan:
+    """Infer every layer's shape and arguments. Raises :class:`SpecError` naming the
+    layer, its place in the text and the sizes when a non-optional layer does not fit."""
+    planner = _Planner(spec, input_shape, num_classes)
+    state = _State(tuple(input_shape), False, [], [], {}, 0)
+    try:
+        planner.items(spec.items[1:], state, last_round=True)
+    except _Failed as failed:
+        raise SpecError(
+            _fail_message(failed), text=spec.text, line=failed.layer.line, column=failed.layer.column
+        ) from None
+    return Plan(tuple(input_shape), state.steps, state.notes)
