@@ -1,0 +1,399 @@
+"""One 2-D convolution worked by hand: every output cell as products, sums and a bias.
+
+:func:`explain_conv` takes an input volume (C, H, W), filters (F, C, kh, kw) and biases
+(F,), zero-pads the input, and records for each output cell (f, i, j) the window of the
+padded input under filter f, the per-channel sums of window * weights, the bias and the
+total. The output volume (F, H_out, W_out) is assembled from those sums alone (it never
+calls torch's convolution), so comparing it with ``torch.nn.functional.conv2d`` is a
+real check. :func:`render_walkthrough` prints it all as plain text for an 80-100 column
+terminal.
+
+Without values, a small seeded example is made (by default the classic one: a 5x5x3
+input with values 0..2, two 3x3x3 filters with weights -1..1, biases 1 and 0, padding 1,
+stride 2), so the arithmetic is easy to follow by hand.
+
+Output size per side: floor((n + 2p - d*(f - 1) - 1) / s) + 1, which is the familiar
+floor((n + 2p - f) / s) + 1 when the dilation d is 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from cnnkit.errors import ShapeError
+
+MAX_TERMS = 20_000_000  # products kept in memory; a worked example never needs more
+
+
+@dataclass(frozen=True)
+class ConvCell:
+    """One output cell worked out. ``window``, ``weight`` and ``products`` are (C, kh, kw)."""
+
+    filter: int
+    row: int
+    col: int
+    top: int  # padded-input row of the window's first tap
+    left: int  # padded-input column of the window's first tap
+    window: Tensor
+    weight: Tensor
+    products: Tensor
+    channel_sums: Tensor  # (C,)
+    bias: float
+    total: float
+
+
+@dataclass(frozen=True)
+class ConvWalkthrough:
+    """A convolution with every intermediate number. All tensors are float64.
+
+    input (C, H, W); padded (C, H + 2p, W + 2p); weight (F, C, kh, kw); bias (F,);
+    windows (H_out, W_out, C, kh, kw): the padded-input values each output position sees;
+    channel_sums (F, H_out, W_out, C): sum of window * weight per channel;
+    output (F, H_out, W_out) = channel_sums summed over C, plus the bias.
+    """
+
+    input: Tensor
+    padded: Tensor
+    weight: Tensor
+    bias: Tensor
+    stride: int
+    padding: int
+    dilation: int
+    windows: Tensor
+    channel_sums: Tensor
+    output: Tensor
+
+    def cell(self, f: int, i: int, j: int) -> ConvCell:
+        """The worked numbers of output cell (f, i, j); raises ShapeError when out of range."""
+        n_f, h_out, w_out = self.output.shape
+        if not (0 <= f < n_f and 0 <= i < h_out and 0 <= j < w_out):
+            raise ShapeError(
+                f"output cell ({f}, {i}, {j}) does not exist; the output is {n_f}x{h_out}x{w_out}, "
+                f"so pick f in 0..{n_f - 1}, i in 0..{h_out - 1}, j in 0..{w_out - 1}"
+            )
+        window = self.windows[i, j]
+        weight = self.weight[f]
+        return ConvCell(
+            filter=f, row=i, col=j, top=i * self.stride, left=j * self.stride,
+            window=window, weight=weight, products=window * weight,
+            channel_sums=self.channel_sums[f, i, j], bias=float(self.bias[f]),
+            total=float(self.output[f, i, j]),
+        )
+
+    def size_formulas(self) -> list[str]:
+        """The output-size formula with this example's numbers, one line per side."""
+        k_h, k_w = self.weight.shape[2:]
+        lines = []
+        for side, n, k, out in (
+            ("rows", self.input.shape[1], k_h, self.output.shape[1]),
+            ("cols", self.input.shape[2], k_w, self.output.shape[2]),
+        ):
+            p, s, d = self.padding, self.stride, self.dilation
+            if d == 1:
+                text = f"floor((n + 2p - f) / s) + 1 = floor(({n} + 2*{p} - {k}) / {s}) + 1 = {out}"
+            else:
+                text = (f"floor((n + 2p - d*(f-1) - 1) / s) + 1 = "
+                        f"floor(({n} + 2*{p} - {d}*({k}-1) - 1) / {s}) + 1 = {out}")
+            lines.append(f"{side}: {text}")
+        if lines[0][6:] == lines[1][6:]:  # square: one line says it for both sides
+            return ["each side: " + lines[0][6:]]
+        return lines
+
+    def to_dict(self, cells: Sequence[tuple[int, int, int]] | None = None) -> dict[str, Any]:
+        """Plain numbers for JSON. ``cells`` picks the cells to include (default: all)."""
+        n_f, h_out, w_out = self.output.shape
+        if cells is None:
+            cells = [(f, i, j) for f in range(n_f) for i in range(h_out) for j in range(w_out)]
+        worked = []
+        for f, i, j in cells:
+            c = self.cell(f, i, j)
+            worked.append({
+                "filter": f, "row": i, "col": j, "window_top": c.top, "window_left": c.left,
+                "window": _plain(c.window), "products": _plain(c.products),
+                "channel_sums": _plain(c.channel_sums), "bias": _plain(c.bias), "total": _plain(c.total),
+            })
+        return {
+            "stride": self.stride, "padding": self.padding, "dilation": self.dilation,
+            "input": _plain(self.input), "padded": _plain(self.padded),
+            "weight": _plain(self.weight), "bias": _plain(self.bias),
+            "output_size": self.size_formulas(), "output": _plain(self.output),
+            "cells_total": n_f * h_out * w_out, "cells": worked,
+        }
+
+
+def _plain(value: Tensor | float) -> Any:
+    """Tensor or float -> nested lists of numbers, integer-valued numbers as ints."""
+    data = value.tolist() if isinstance(value, Tensor) else value
+    if isinstance(data, list):
+        return [_plain(v) for v in data]
+    return int(data) if float(data).is_integer() else data
+
+
+def _as_tensor(value: Any, name: str, dims: int, shape_hint: str) -> Tensor:
+    try:
+        t = torch.as_tensor(value, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ShapeError(f"{name} is not a rectangular array of numbers ({err}); give shape {shape_hint}") from None
+    if t.dim() != dims:
+        raise ShapeError(f"{name} has shape {tuple(t.shape)}; it must be {dims}-D, {shape_hint}")
+    if not torch.isfinite(t).all():
+        raise ShapeError(f"{name} holds NaN or infinite values; use finite numbers")
+    return t
+
+
+def _agree(given: int | None, actual: int, what: str, source: str) -> None:
+    if given is not None and given != actual:
+        raise ShapeError(f"{what}={given} disagrees with the {source} ({actual}); drop {what} or change the values")
+
+
+def explain_conv(
+    input: Any = None,
+    weight: Any = None,
+    bias: Any = None,
+    *,
+    stride: int = 2,
+    padding: int = 1,
+    dilation: int = 1,
+    seed: int = 0,
+    input_size: int | None = None,
+    channels: int | None = None,
+    filters: int | None = None,
+    kernel: int | None = None,
+) -> ConvWalkthrough:
+    """Work a convolution through by hand.
+
+    input: (C, H, W) numbers, or None for a seeded example of integers 0..2 of size
+    channels x input_size x input_size (defaults 3 x 5 x 5). weight: (F, C, kh, kw), or
+    None for integers -1..1 of shape filters x C x kernel x kernel (defaults 2, 3). bias:
+    (F,), or None for 1, 0, 1, 0, ... with generated filters and zeros with given ones.
+    Sizes given next to explicit values must agree with them. Raises ShapeError (a
+    CnnkitError) for shapes that do not fit.
+    """
+    for name, value, low in (("stride", stride, 1), ("padding", padding, 0), ("dilation", dilation, 1)):
+        if not isinstance(value, int) or value < low:
+            raise ShapeError(f"{name} must be an integer >= {low}; got {value!r}")
+    for name, value in (("input_size", input_size), ("channels", channels), ("filters", filters), ("kernel", kernel)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ShapeError(f"{name} must be an integer >= 1; got {value!r}")
+    gen = torch.Generator().manual_seed(seed)
+    if input is None:
+        c = channels or 3
+        if weight is not None:
+            c = _as_tensor(weight, "weight", 4, "(filters, channels, kernel_h, kernel_w)").shape[1]
+            _agree(channels, c, "channels", "weight's channel count")
+        n = input_size or 5
+        x = torch.randint(0, 3, (c, n, n), generator=gen).double()
+    else:
+        x = _as_tensor(input, "input", 3, "(channels, height, width)")
+        _agree(channels, x.shape[0], "channels", "input's channel count")
+        if input_size is not None and not input_size == x.shape[1] == x.shape[2]:
+            raise ShapeError(f"input_size={input_size} disagrees with the input's {x.shape[1]}x{x.shape[2]}; drop input_size")
+    if weight is None:
+        k = kernel or 3
+        w = torch.randint(-1, 2, (filters or 2, x.shape[0], k, k), generator=gen).double()
+    else:
+        w = _as_tensor(weight, "weight", 4, "(filters, channels, kernel_h, kernel_w)")
+        _agree(filters, w.shape[0], "filters", "weight's filter count")
+        if kernel is not None and not kernel == w.shape[2] == w.shape[3]:
+            raise ShapeError(f"kernel={kernel} disagrees with the weight's {w.shape[2]}x{w.shape[3]} filters; drop kernel")
+    if w.shape[1] != x.shape[0]:
+        raise ShapeError(
+            f"the filters have {w.shape[1]} channels but the input has {x.shape[0]}; "
+            "each filter needs one kernel slice per input channel"
+        )
+    n_f = w.shape[0]
+    if bias is None:
+        b = torch.tensor([(f + 1) % 2 if weight is None else 0 for f in range(n_f)], dtype=torch.float64)
+    else:
+        b = _as_tensor(bias, "bias", 1, "(filters,)")
+        if b.shape[0] != n_f:
+            raise ShapeError(f"bias has {b.shape[0]} values but there are {n_f} filters; give one bias per filter")
+    return _work(x, w, b, stride=stride, padding=padding, dilation=dilation)
+
+
+def _work(x: Tensor, w: Tensor, b: Tensor, *, stride: int, padding: int, dilation: int) -> ConvWalkthrough:
+    c, h, w_in = x.shape
+    n_f, _, k_h, k_w = w.shape
+    span_h, span_w = dilation * (k_h - 1) + 1, dilation * (k_w - 1) + 1  # taps' extent
+    padded = torch.nn.functional.pad(x, [padding] * 4)  # (C, H + 2p, W + 2p), zeros around
+    if span_h > padded.shape[1] or span_w > padded.shape[2]:
+        spanning = f" (spanning {span_h}x{span_w} with dilation {dilation})" if dilation > 1 else ""
+        raise ShapeError(
+            f"the {k_h}x{k_w} filter{spanning} is larger than "
+            f"the padded {padded.shape[1]}x{padded.shape[2]} input; use a smaller kernel or more padding"
+        )
+    h_out = (h + 2 * padding - span_h) // stride + 1
+    w_out = (w_in + 2 * padding - span_w) // stride + 1
+    if n_f * h_out * w_out * c * k_h * k_w > MAX_TERMS:
+        raise ShapeError(
+            f"{n_f * h_out * w_out} output cells of {c * k_h * k_w} products each is too big to work by "
+            "hand; use a smaller input, fewer filters or a larger stride"
+        )
+    # Slide a span-sized window with the stride, then keep every d-th tap (dilation).
+    windows = padded.unfold(1, span_h, stride).unfold(2, span_w, stride)  # (C, H_out, W_out, span_h, span_w)
+    windows = windows[..., ::dilation, ::dilation].permute(1, 2, 0, 3, 4).contiguous()  # (H_out, W_out, C, kh, kw)
+    channel_sums = torch.einsum("ijcab,fcab->fijc", windows, w)  # (F, H_out, W_out, C)
+    output = channel_sums.sum(dim=-1) + b[:, None, None]  # (F, H_out, W_out)
+    return ConvWalkthrough(
+        input=x, padded=padded, weight=w, bias=b, stride=stride, padding=padding, dilation=dilation,
+        windows=windows, channel_sums=channel_sums, output=output,
+    )
+
+
+# --- plain-text rendering ---------------------------------------------------------------
+
+ELIDE = 12  # grids with more rows or columns than this show only their first and last 5
+GRID_CAP = 8  # at most this many channels / filters drawn as grids (--json has them all)
+
+
+def _num(x: float | Tensor) -> str:
+    """Integers without '.0'; other numbers with 4 significant digits."""
+    x = float(x)
+    return str(int(x)) if x.is_integer() and abs(x) < 1e15 else f"{x:.4g}"
+
+
+def _keep(n: int) -> list[int | None]:
+    return list(range(n)) if n <= ELIDE else [*range(5), None, *range(n - 5, n)]
+
+
+def _grid(t: Tensor) -> list[str]:
+    """(H, W) -> text rows with right-aligned numbers; None marks an elided row/column."""
+    rows = [[("..." if r is None or c is None else _num(t[r, c])) for c in _keep(t.shape[1])] for r in _keep(t.shape[0])]
+    size = max(len(v) for row in rows for v in row)
+    return [" ".join(v.rjust(size) for v in row) for row in rows]
+
+
+def _side_by_side(blocks: list[tuple[str, list[str]]], width: int, indent: str = "  ") -> list[str]:
+    """Titled text blocks laid out left to right, in as many bands as the width needs."""
+    out: list[str] = []
+    band: list[tuple[str, list[str], int]] = []
+    used = len(indent)
+
+    def flush() -> None:
+        if not band:
+            return
+        height = max(len(lines) for _, lines, _ in band)
+        for r in range(-1, height):
+            parts = [(title if r < 0 else (lines[r] if r < len(lines) else "")).ljust(w) for title, lines, w in band]
+            out.append((indent + "    ".join(parts)).rstrip())
+        band.clear()
+
+    for title, lines in blocks:
+        w = max([len(title), *(len(line) for line in lines)])
+        if band and used + 4 + w > width:
+            flush()
+            used = len(indent)
+        band.append((title, lines, w))
+        used += w + 4
+    flush()
+    return out
+
+
+def _wrap(prefix: str, pieces: list[str], sep: str, suffix: str, width: int) -> list[str]:
+    """prefix + sep.join(pieces) + suffix, broken after a separator to fit the width."""
+    lines, line = [], prefix
+    for k, piece in enumerate(pieces):
+        text = piece + (sep if k < len(pieces) - 1 else suffix)
+        if len(line) + len(text) > width and line.strip() != prefix.strip():
+            lines.append(line.rstrip())
+            line = " " * len(prefix)
+        line += text
+    return [*lines, line]
+
+
+def _cell_lines(walk: ConvWalkthrough, cell: ConvCell, width: int) -> list[str]:
+    k_h, k_w = cell.window.shape[1:]
+    bottom, right = cell.top + walk.dilation * (k_h - 1), cell.left + walk.dilation * (k_w - 1)
+    head = f"out[f={cell.filter}, i={cell.row}, j={cell.col}] = "
+    sums = [_num(v) for v in cell.channel_sums] + [f"bias {_num(cell.bias)}"]
+    lines = _wrap(head, sums, " + ", f" = {_num(cell.total)}", width)
+    every = f", step {walk.dilation}" if walk.dilation > 1 else ""
+    where = f"   (padded rows {cell.top}-{bottom}, cols {cell.left}-{right}{every})"
+    if len(lines[-1]) + len(where) <= width:
+        lines[-1] += where
+    else:
+        lines.append(where.strip())
+    for c in range(cell.window.shape[0]):
+        terms = [f"({_num(a)}*{_num(b)})" for a, b in zip(cell.window[c].flatten(), cell.weight[c].flatten())]
+        lines += _wrap(f"  ch{c}: ", terms, "+", f" = {_num(cell.channel_sums[c])}", width)
+    return lines
+
+
+def _fit_formulas(formulas: list[str], width: int) -> list[str]:
+    """'Output size, rows: general = numbers = n', split before the numbers when too wide."""
+    lines = []
+    for text in formulas:
+        line = f"Output size, {text}"
+        if len(line) <= width:
+            lines.append(line)
+        else:
+            general, rest = line.split(" = ", 1)
+            lines += [general, f"  = {rest}"]
+    return lines
+
+
+def _capped(n: int, what: str) -> tuple[range, list[str]]:
+    if n <= GRID_CAP:
+        return range(n), []
+    return range(GRID_CAP), [f"  ... {n - GRID_CAP} more {what} not drawn (--json prints every value)"]
+
+
+def render_walkthrough(
+    walk: ConvWalkthrough, *, cell: tuple[int, int, int] | None = None, max_cells: int = 18, width: int = 96
+) -> str:
+    """The walkthrough as text no wider than ``width`` (long sums wrap).
+
+    Without ``cell``: the padded input and the filters as grids, the first ``max_cells``
+    output cells worked in full (the rest counted), then the output volume per filter.
+    With ``cell=(f, i, j)``: that cell's windows, weights and products per channel, then
+    its sums.
+    """
+    c, h, w_in = walk.input.shape
+    n_f, _, k_h, k_w = walk.weight.shape
+    _, h_out, w_out = walk.output.shape
+    lines = [
+        f"Input {c}x{h}x{w_in} (channels x height x width), {n_f} filter{'s' if n_f > 1 else ''} of {c}x{k_h}x{k_w}, one bias each.",
+        f"Stride {walk.stride}, zero padding {walk.padding}, dilation {walk.dilation} "
+        f"-> output {n_f}x{h_out}x{w_out} (filters x height x width).",
+        *_fit_formulas(walk.size_formulas(), width),
+        "Each output cell = sum over channels of (window x filter), plus the filter's bias.",
+        "",
+    ]
+    if cell is not None:
+        worked = walk.cell(*cell)
+        shown, note = _capped(c, "channels")
+        for ch in shown:  # one band per channel: window, weights, products
+            blocks = [(f"ch{ch} window", _grid(worked.window[ch])), (f"ch{ch} weights", _grid(worked.weight[ch])),
+                      (f"ch{ch} products", _grid(worked.products[ch]))]
+            lines += _side_by_side(blocks, width)
+        lines += note + [""] + _cell_lines(walk, worked, width)
+        return "\n".join(lines)
+
+    shown, note = _capped(c, "channels")
+    lines.append(f"Input, zero-padded by {walk.padding} ({walk.padded.shape[1]}x{walk.padded.shape[2]} per channel):")
+    lines += _side_by_side([(f"ch{ch}", _grid(walk.padded[ch])) for ch in shown], width) + note + [""]
+    filters, f_note = _capped(n_f, "filters")
+    for f in filters:
+        lines.append(f"Filter {f} (bias {_num(walk.bias[f])}):")
+        lines += _side_by_side([(f"ch{ch}", _grid(walk.weight[f, ch])) for ch in shown], width) + note
+    lines += f_note + [""]
+
+    total = n_f * h_out * w_out
+    order = [(f, i, j) for f in range(n_f) for i in range(h_out) for j in range(w_out)]
+    for f, i, j in order[:max_cells]:
+        lines += _cell_lines(walk, walk.cell(f, i, j), width)
+    if total > max_cells:
+        last = order[-1]
+        lines += [
+            f"... {total - max_cells} more of the {total} cells not shown (their totals are in the output below);",
+            f"    see one in full with --cell F,I,J (e.g. --cell {last[0]},{last[1]},{last[2]}) "
+            f"or more with --max-cells {total}",
+        ]
+    lines += ["", f"Output volume ({n_f}x{h_out}x{w_out}):"]
+    lines += _side_by_side([(f"filter {f}", _grid(walk.output[f])) for f in filters], width) + f_note
+    return "\n".join(lines)
