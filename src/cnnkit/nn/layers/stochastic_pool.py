@@ -11,7 +11,7 @@ share of the region's total, p_i = a_i / sum_k a_k.
 Inputs are meant to be non-negative (they usually come straight from a ReLU). Negative
 values are clamped to 0 before anything else, so they can never be drawn and add
 nothing to the average. A region whose clamped values are all 0 outputs 0 (never NaN)
-and its gradient stays finite. Zero padding adds cells of probability 0, which is why
+and its gradient is 0 rather than NaN. Zero padding adds cells of probability 0, so
 padding never changes which values can be drawn.
 
 Sampling is reproducible when a ``torch.Generator`` is given, either to the
