@@ -61,3 +61,20 @@ def test_help_has_examples() -> None:
 def test_counting_leaves_no_meta_default_device() -> None:
     runner.invoke(app, ["models", "--json"])
     assert torch.empty(1).device.type == "cpu"
+
+
+def test_docs_table_agrees_with_the_zoo() -> None:
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "zoo.md"
+    rows = {}
+    for line in docs.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 5 and cells[2].replace(",", "").isdigit():
+            rows[cells[0]] = (cells[1], int(cells[2].replace(",", "")))
+    assert set(rows) == {entry.name for entry in cnnkit.list_models()}
+    for entry in cnnkit.list_models():
+        with torch.device("meta"):
+            model = cnnkit.build(entry.name)
+        shape = "x".join(map(str, entry.input_shape))
+        assert rows[entry.name] == (shape, sum(p.numel() for p in model.parameters())), entry.name
