@@ -98,6 +98,16 @@ def test_builder_weights_keyword_loads_all_but_a_different_classifier(tmp_path: 
     assert report.skipped == ("head.fc.weight", "head.fc.bias")
 
 
+def test_nan_placeholders_are_skipped(tmp_path: Path) -> None:
+    state = _torchvision("resnet18").state_dict()
+    state["fc.weight"] = torch.full_like(state["fc.weight"], float("nan"))  # as in VGG16_FEATURES
+    path = tmp_path / "features_only.pth"
+    torch.save(state, path)
+    model = cnnkit.build("resnet18")
+    report = load_torchvision_weights(model, path)
+    assert report.skipped == ("head.fc.weight",) and torch.isfinite(model.head.fc.weight).all()
+
+
 def test_grayscale_first_conv_sums_the_rgb_filters(tmp_path: Path) -> None:
     theirs = _torchvision("resnet18")
     path = tmp_path / "resnet18.pth"

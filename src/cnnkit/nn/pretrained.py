@@ -10,7 +10,8 @@ onto ours, which layer is the first convolution and which is the classifier::
     load_torchvision_weights(model, "resnet18.pth")     # a local .pth/.pt/.safetensors
 
 Adapting to a different task: when ``num_classes`` differs from the checkpoint's,
-everything but the classifier loads (the classifier keeps its fresh initialization).
+everything but the classifier loads (the classifier keeps its fresh initialization;
+so do tensors the checkpoint fills with NaN placeholders).
 When ``in_channels`` differs, the first convolution's RGB filters are summed (1
 channel: a grayscale image then gives exactly the response the RGB network gives to
 that image copied into R, G and B) or repeated and scaled by 3 / in_channels (k
@@ -174,6 +175,11 @@ def load_torchvision_weights(
         skipped = [key for key in head if key in ours]
         for key in head:
             state.pop(key, None)
+    # Some entries ship placeholder NaNs (torchvision's VGG16 IMAGENET1K_FEATURES classifier).
+    for key in [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]:
+        if key in ours:
+            skipped.append(key)
+        state.pop(key)
 
     _check_fit(state, ours, skipped, arch, text)
     model.load_state_dict(state, strict=False)
