@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from cnnkit.analysis.convdemo import explain_conv, render_walkthrough
+from cnnkit.analysis.convdemo import explain_conv
+from cnnkit.analysis.convdemo_text import render_walkthrough
 from cnnkit.errors import CnnkitError, ShapeError
 
 

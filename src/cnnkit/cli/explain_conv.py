@@ -137,7 +137,8 @@ def register(app: typer.Typer) -> None:
            "weight": [[[[1, 0], [0, -1]]]],
            "bias": [1]}
         """
-        from cnnkit.analysis.convdemo import explain_conv, render_walkthrough
+        from cnnkit.analysis.convdemo import explain_conv
+        from cnnkit.analysis.convdemo_text import render_walkthrough
         from cnnkit.cli.common import print_json
         from cnnkit.errors import ShapeError
 

@@ -24,6 +24,7 @@ class CnnModel(nn.Module):
 
     features: nn.Module
     head: nn.Module
+    zoo_name: str | None = None  # the registry name, set by zoo builders (pretrained loading uses it)
 
     def __init__(self, features: nn.Module, head: nn.Module) -> None:
         super().__init__()
