@@ -53,6 +53,7 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 
     if plain_output():
         width = max(len(r["name"]) for r in rows)
+        print(f"{'name':<{width}}  {'family':<9}  {'input':<12}  {'parameters':>12}  description")
         for r in rows:
             print(
                 f"{r['name']:<{width}}  {r['family']:<9}  {r['input']:<12}  "
