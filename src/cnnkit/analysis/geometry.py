@@ -128,7 +128,7 @@ def module_field(module: nn.Module, field: Field, out_spatial: tuple[int, ...]) 
         return field
     rank = len(field.spatial)
     if isinstance(module, _ADAPTIVE):
-        return _adaptive(field, out_spatial)
+        return adaptive_field(field, out_spatial)
     if isinstance(module, nn.Upsample):
         return receptive.resample(field, out_spatial, linear=module.mode != "nearest")
     geometry = geometry_of(module, rank)
@@ -145,7 +145,7 @@ def module_field(module: nn.Module, field: Field, out_spatial: tuple[int, ...]) 
     )
 
 
-def _adaptive(field: Field, out_spatial: tuple[int, ...]) -> Field:
+def adaptive_field(field: Field, out_spatial: tuple[int, ...]) -> Field:
     """Adaptive pooling: window i covers [floor(i*n/m), ceil((i+1)*n/m)) of n inputs."""
     if all(n % m == 0 for n, m in zip(field.spatial, out_spatial)):
         ratio = tuple(n // m for n, m in zip(field.spatial, out_spatial))

@@ -26,7 +26,7 @@ from torch import nn
 
 from cnnkit.analysis.receptive import Field
 from cnnkit.analysis.trace import Tracer, TraceRow
-from cnnkit.errors import CnnkitError, ModelError, ShapeError, did_you_mean
+from cnnkit.errors import CnnkitError, ModelError, ShapeError, SpecError, did_you_mean
 
 Number = float | int
 PerDim = Number | tuple[Number, ...]
@@ -194,6 +194,14 @@ def _resolve(model: nn.Module | str, input_shape: tuple[int, ...] | None) -> tup
 
         built = build(model)
         title = "spec" if looks_like_spec(model) else model
+        own = getattr(built, "input_shape", None)
+        if looks_like_spec(model) and input_shape is not None and own is not None and tuple(own) != tuple(input_shape):
+            # a bare INPUT takes its size from --input (FC widths follow); an explicit one
+            # refuses, and then the built model simply runs on the other size
+            try:
+                built = build(model, input_shape=tuple(input_shape))
+            except SpecError:
+                pass
         if input_shape is None:
             input_shape = tuple(default_input_shape(model, built))
         return built, tuple(input_shape), title
@@ -209,6 +217,16 @@ def _resolve(model: nn.Module | str, input_shape: tuple[int, ...] | None) -> tup
     return model, tuple(int(s) for s in input_shape), type(model).__name__
 
 
+def _default_shape(model: nn.Module | str, net: nn.Module) -> tuple[int, ...] | None:
+    """The input shape the model expects by default, when it says."""
+    if isinstance(model, str):
+        from cnnkit.nn.build import default_input_shape
+
+        return tuple(default_input_shape(model, net))
+    shape = getattr(net, "input_shape", None)
+    return tuple(shape) if shape is not None else None
+
+
 def summary(
     model: nn.Module | str,
     input_shape: tuple[int, ...] | None = None,
@@ -222,6 +240,7 @@ def summary(
     Raises ShapeError when the input does not fit the network.
     """
     net, shape, title = _resolve(model, input_shape)
+    default = _default_shape(model, net)
     if len(shape) < 2 or any(s < 1 for s in shape):
         raise ShapeError(
             f"input shape {'x'.join(map(str, shape))} needs channels and at least one spatial "
@@ -242,6 +261,12 @@ def summary(
     tracer = Tracer(net)
     try:
         tracer.run(x)
+    except ShapeError as err:
+        if default is not None and default != shape:
+            hint = f"; try the model's default input {'x'.join(map(str, default))} or a similar size"
+        else:
+            hint = "; give an input the network accepts (channels first, no batch), e.g. --input 3x224x224"
+        raise ShapeError(f"{err}{hint}") from err.__cause__
     finally:
         for m, mode in modes.items():
             m.training = mode

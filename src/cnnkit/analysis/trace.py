@@ -27,7 +27,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from cnnkit.analysis import costs, receptive
-from cnnkit.analysis.geometry import module_field
+from cnnkit.analysis.geometry import adaptive_field, module_field
 from cnnkit.analysis.receptive import Field
 from cnnkit.errors import ShapeError
 
@@ -44,6 +44,12 @@ _WINDOW_OPS = _CONV_OPS | {
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
     "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
     "interpolate", "upsample", "pixel_shuffle", "pixel_unshuffle",
+}
+_POOL_OPS = {
+    "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
+    "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices",
+    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
+    "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
 }
 _RESHAPE_OPS = {"flatten", "view", "reshape", "unflatten", "permute", "transpose", "movedim"}
 _GLOBAL_OPS = {"linear", "matmul", "mm", "bmm", "addmm", "einsum", "__matmul__"}
@@ -137,9 +143,11 @@ class Tracer(TorchFunctionMode):
             f"({type(module).__name__}) got {got} and failed: {first}"
         )
 
-    @staticmethod
-    def _is_leaf(module: nn.Module) -> bool:
-        return not module._modules
+    def _is_leaf(self, module: nn.Module) -> bool:
+        if module._modules:
+            return False
+        # a childless custom model is traced op by op; a bare torch layer is one row
+        return module is not self.model or type(module).__module__.startswith(("torch.", "torchvision."))
 
     def _enter(self, module: nn.Module, args: tuple[Any, ...]) -> None:
         first = next(_tensors(args), None)
@@ -169,13 +177,14 @@ class Tracer(TorchFunctionMode):
             field = field or self.field_of(y) or self._generic([in_field], y, x=x)
             self.set_field(y, field)
         trainable = frozen = 0
-        if id(module) not in self._counted:  # a module called twice counts its weights once
-            self._counted.add(id(module))
-            for p in module.parameters(recurse=False):
-                if p.requires_grad:
-                    trainable += p.numel()
-                else:
-                    frozen += p.numel()
+        for p in module.parameters(recurse=False):
+            if id(p) in self._counted:  # a module called twice counts its weights once
+                continue
+            self._counted.add(id(p))
+            if p.requires_grad:
+                trainable += p.numel()
+            else:
+                frozen += p.numel()
         macs = costs.module_macs(module, in_shape or (), out_shape)
         self.rows.append(
             TraceRow(
@@ -219,6 +228,8 @@ class Tracer(TorchFunctionMode):
         x, field = inputs[0]
         if name in _CONV_OPS and not field.is_global and y.dim() == x.dim():
             return _functional_conv(field, tuple(y.shape[2:]), args, kwargs)
+        if name in _POOL_OPS and not field.is_global and y.dim() == x.dim():
+            return _functional_pool(name, field, tuple(y.shape[2:]), args, kwargs)
         if name == "pad" and not field.is_global and y.dim() == x.dim():
             widths = list(args[1] if len(args) > 1 else kwargs["pad"])
             rank = len(field.spatial)
@@ -265,14 +276,20 @@ class Tracer(TorchFunctionMode):
             macs = costs.linear_macs(tuple(weight.shape), out_shape)
         owner = self._stack[-1][0] if self._stack else ""
         x, in_field = inputs[0]
+        trainable = frozen = 0
+        for p in _tensors(args):  # weights a forward passes to F.conv2d / F.linear itself
+            if isinstance(p, nn.Parameter) and id(p) not in self._counted:
+                self._counted.add(id(p))
+                trainable += p.numel() if p.requires_grad else 0
+                frozen += 0 if p.requires_grad else p.numel()
         self.rows.append(
             TraceRow(
                 name=self._unique(f"{owner}.{kind}" if owner else kind),
                 kind=kind,
                 input_shape=tuple(x.shape[1:]),
                 output_shape=out_shape,
-                params_trainable=0,
-                params_frozen=0,
+                params_trainable=trainable,
+                params_frozen=frozen,
                 macs=macs,
                 connections=macs,
                 field=self.field_of(y),
@@ -280,6 +297,22 @@ class Tracer(TorchFunctionMode):
                 module=None,
             )
         )
+
+
+def _functional_pool(name: str, field: Field, out_spatial: tuple[int, ...], args: Any, kwargs: Any) -> Field:
+    """Field after F.max_pool*/avg_pool*(input, kernel_size, stride, padding, ...) or adaptive pooling."""
+    if name.startswith("adaptive"):
+        return adaptive_field(field, out_spatial)
+    names = ("input", "kernel_size", "stride", "padding")
+    names += ("dilation",) if name.startswith("max") else ()
+    bound = dict(zip(names, args))
+    bound.update(kwargs)
+    kernel = bound["kernel_size"]
+    stride = bound.get("stride") or kernel  # None or [] mean "same as the kernel"
+    return receptive.window(
+        field, out_spatial, kernel=kernel, stride=stride,
+        padding=bound.get("padding", 0), dilation=bound.get("dilation", 1),
+    )
 
 
 def _functional_conv(field: Field, out_spatial: tuple[int, ...], args: Any, kwargs: Any) -> Field:

@@ -1,0 +1,75 @@
+"""`cnnkit summary` through Typer's runner, and its errors through main()."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from cnnkit.cli.app import app, main
+
+runner = CliRunner()
+SPEC = "INPUT(1x28x28) -> CONV(4, k=3) -> RELU -> POOL(2) -> FC(10)"
+
+
+def test_table_when_piped() -> None:
+    result = runner.invoke(app, ["summary", SPEC])
+    assert result.exit_code == 0, result.output
+    assert "features.conv1" in result.output and "Conv2d" in result.output
+    assert "4x26x26" in result.output
+    assert "Parameters: 6,810" in result.output  # (9+1)*4 + 676*10 + 10
+
+
+def test_markdown_json_and_input() -> None:
+    md = runner.invoke(app, ["summary", SPEC, "--format", "markdown"])
+    assert md.exit_code == 0 and md.output.startswith("| # | Layer |")
+    for flags in (["--json"], ["-f", "json"]):
+        out = runner.invoke(app, ["summary", SPEC, *flags])
+        data = json.loads(out.output)
+        assert data["rows"][0]["output_shape"] == [4, 26, 26]
+    small = runner.invoke(app, ["summary", "INPUT(1x28x28) -> CONV(4, k=3) -> RELU", "--input", "1x10x10", "--json"])
+    assert json.loads(small.output)["rows"][0]["output_shape"] == [4, 8, 8]
+
+
+def test_explain_and_batch_size() -> None:
+    out = runner.invoke(app, ["summary", SPEC, "--explain", "conv1"])
+    assert out.exit_code == 0
+    assert "(3*3*1/1 + 1)*4 = 40" in out.output
+    data = json.loads(runner.invoke(app, ["summary", SPEC, "--explain", "0", "--json"]).output)
+    assert data["layer"]["name"] == "features.conv1" and "floor(" in data["explanation"]
+    one = json.loads(runner.invoke(app, ["summary", SPEC, "--json"]).output)["totals"]
+    many = json.loads(runner.invoke(app, ["summary", SPEC, "--json", "-b", "8"]).output)["totals"]
+    assert many["activation_bytes"] == 8 * one["activation_bytes"]
+
+
+def test_lecture() -> None:
+    from cnnkit.nn.build import MODELS, _load_zoo
+
+    _load_zoo()
+    if "lenet5" not in MODELS:
+        pytest.skip("the zoo has no lenet5 yet")
+    out = runner.invoke(app, ["summary", "--lecture"])
+    assert out.exit_code == 0, out.output
+    assert "CONV1 (Layer 1)" in out.output and "forgetting the 3 input channels" in out.output
+    data = json.loads(runner.invoke(app, ["summary", "--lecture", "--json"]).output)
+    assert [len(t["rows"]) for t in data] == [8, 13]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["summary", SPEC, "--input", "3xfoo"], "is not a shape"),
+        (["summary", "resnt18"], "did you mean 'resnet18'"),
+        (["summary", SPEC, "--explain", "cnv1"], "did you mean"),
+        (["summary"], "give a model"),
+        (["summary", "INPUT(1x28x28) -> CONV(4, k=3) -> POOL(2) -> FC(10)", "--input", "1x3x3"], "does not fit"),
+    ],
+)
+def test_errors_exit_2_with_one_line(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+    assert err.count("\n") == 1
