@@ -123,6 +123,9 @@ SHAPE_CASES = [
     ("INPUT(3x2x2) -> CONV(4, p=2, mode=reflect)", "reflect padding 2 needs an input larger than 2, found 2x2", 1, 17),
     ("INPUT -> POOL(global, s=2)", "global pooling takes no stride or padding", 1, 10),
     ("INPUT -> POOL(3, p=2)", "pool padding 2 is more than half the window 3; use p <= 1", 1, 10),
+    ("INPUT(1x1x1x1) -> AVGPOOL(2, p=1)", "window 2 larger than input 1x1x1 (3-D average pooling", 1, 19),
+    ("INPUT(1x64x64) -> [DECONV(64, k=2, s=2)]*7", "deconv7 DECONV(64, k=2, s=2): its output 64x8192x8192 would "
+     "hold 4,294,967,296 values per sample", 1, 20),  # fmt: skip
     ("INPUT(3x1000x1000) -> FC(100000)", "fc1 FC(100000): the model would have 300,000,100,000 parameters", 1, 23),
     ("INPUT(1x8x8) -> [CONV(4, k=3)]*4", "conv4 CONV(4, k=3): kernel 3 (dilated extent 3) is larger than the input 2x2", 1, 18),
 ]

@@ -18,12 +18,23 @@ from typing import Any
 
 from cnnkit.errors import SpecError
 from cnnkit.nn.spec.nodes import Item, Layer, Repeat, Spec
-from cnnkit.nn.spec.shapes import BadArgs, NoFit, conv_out, deconv_out, dims, per_dim, pool_out, same_padding
+from cnnkit.nn.spec.shapes import (
+    BadArgs,
+    NoFit,
+    conv_out,
+    deconv_out,
+    dims,
+    per_dim,
+    pool_out,
+    same_padding,
+    size_text,
+)
 
 DEFAULT_INPUT = (3, 32, 32)  # CS231n's CIFAR-sized volume, for a bare INPUT
 DEFAULT_CLASSES = 10  # units of a bare final FC when num_classes is not given
 DEFAULT_HIDDEN = 128  # units of any other bare FC
 MAX_PARAMETERS = 2**31  # ~8 GiB of float32 weights: beyond this a spec is surely a typo
+MAX_VALUES = 2**31  # values in one sample's feature map (~8 GiB of float32): same reasoning
 
 _ACTIVATIONS = {"RELU", "LEAKYRELU", "ELU", "SELU", "GELU", "SILU", "SIGMOID", "TANH", "SOFTMAX", "DROPOUT"}
 
@@ -155,6 +166,14 @@ class _Planner:
         if kind != "FLATTEN":
             state.counts[prefix] = state.counts.get(prefix, 0) + 1
         self.add(state, Step(name, kind, layer, state.shape, out_shape, args, params))
+        if math.prod(out_shape) > MAX_VALUES:
+            raise _Failed(
+                layer,
+                name,
+                f"its output {dims(out_shape)} would hold {math.prod(out_shape):,} values per sample, "
+                f"more than {MAX_VALUES:,}; use a smaller input, fewer filters or fewer upsampling layers",
+                hard=True,
+            )
         if state.params > MAX_PARAMETERS:
             raise _Failed(
                 layer,
@@ -288,6 +307,9 @@ class _Planner:
         s = k if o["stride"] is None else per_dim(o["stride"], self.rank, "stride")
         p = per_dim(o["padding"], self.rank, "padding")
         out = pool_out(spatial, k, s, p)
+        if kind == "avg" and self.rank == 3 and any(ki > n for ki, n in zip(k, spatial)):
+            # torch's avg_pool3d (unlike 1-D, 2-D and max) checks the window against the unpadded input
+            raise NoFit(f"window {size_text(k)} larger than input {dims(spatial)} (3-D average pooling ignores padding here)")
         args = {"dim": self.rank, "type": kind, "global": False, "kernel": k, "stride": s, "padding": p}
         return "POOL", (c, *out), args, 0
 

@@ -47,6 +47,7 @@ class LayerKind:
     params: tuple[Param, ...] = ()
     fixed: dict[str, Any] = field(default_factory=dict)
     bare: dict[str, Any] = field(default_factory=dict)
+    finish: Callable[[dict[str, Any]], None] | None = None  # fills defaults that depend on others
 
 
 # ---- value checks ---------------------------------------------------------------
@@ -148,6 +149,12 @@ _POOL_PARAMS = (
     Param("padding", sizes(0), 0, ("p",)),
 )
 
+def _pool_type(options: dict[str, Any]) -> None:
+    """POOL(global) averages (the lecture's GAP); a window pool takes the maximum."""
+    if options["type"] is None:
+        options["type"] = "avg" if options["kernel"] == "global" else "max"
+
+
 LAYERS: dict[str, LayerKind] = {
     "INPUT": LayerKind("INPUT", (Param("shape", input_shape, None),)),
     "CONV": LayerKind(
@@ -177,7 +184,7 @@ LAYERS: dict[str, LayerKind] = {
             _BIAS,
         ),
     ),
-    "POOL": LayerKind("POOL", (*_POOL_PARAMS, Param("type", choice(_POOL_TYPES), "max"))),
+    "POOL": LayerKind("POOL", (*_POOL_PARAMS, Param("type", choice(_POOL_TYPES), None)), finish=_pool_type),
     "MAXPOOL": LayerKind("POOL", _POOL_PARAMS, fixed={"type": "max"}),
     "AVGPOOL": LayerKind("POOL", _POOL_PARAMS, fixed={"type": "avg"}),
     "STOCHPOOL": LayerKind("POOL", _POOL_PARAMS, fixed={"type": "stochastic"}),
@@ -260,6 +267,8 @@ def resolve_args(
         options.update(kind.bare)
     options.update(given)
     options.update(kind.fixed)
+    if kind.finish is not None:
+        kind.finish(options)
     return options
 
 
