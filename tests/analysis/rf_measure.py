@@ -33,6 +33,9 @@ def positive_copy(net: nn.Module) -> nn.Module:
                 module.weight.fill_(1.0)
                 if module.bias is not None:
                     module.bias.zero_()
+            for p in module.parameters(recurse=False):
+                if p.dim() >= 2:  # weights a forward passes to F.conv2d itself
+                    p.fill_(1.0)
     return net
 
 

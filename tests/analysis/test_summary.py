@@ -122,6 +122,10 @@ def test_residual_and_concat_rows() -> None:
     names = [r.name for r in summary(resnet, (3, 64, 64)).rows]
     assert sum(n.endswith(".add") for n in names) == 8  # one per basic block
     assert "layer1.0.relu#2" in names  # the block's ReLU is called twice
+    table = summary(resnet, (3, 64, 64))
+    assert table.find("conv1").name == "conv1"  # the shallowest of the ...conv1 layers
+    with pytest.raises(CnnkitError, match="ambiguous"):
+        table.find("0.conv1")  # layer1.0.conv1, layer2.0.conv1, ...
     assert "flatten" in names  # torch.flatten in ResNet.forward
     with torch.device("meta"):
         googlenet = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False)

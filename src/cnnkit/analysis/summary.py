@@ -135,8 +135,14 @@ class LayerTable:
         if len(suffix) == 1:
             return suffix[0]
         if len(suffix) > 1:
-            names = ", ".join(r.name for r in suffix[:4])
-            raise CnnkitError(f"layer {layer!r} is ambiguous ({names}, ...); give the full name")
+            # "conv1" means the shallowest such layer (features.conv1), when only one is
+            shallow = min(r.name.count(".") for r in suffix)
+            top = [r for r in suffix if r.name.count(".") == shallow]
+            if len(top) == 1:
+                return top[0]
+            more = ", ..." if len(top) > 4 else ""
+            names = ", ".join(r.name for r in top[:4])
+            raise CnnkitError(f"layer {layer!r} is ambiguous ({names}{more}); give the full name")
         short = {r.name.rsplit(".", 1)[-1] for r in self.rows}
         hint = did_you_mean(layer, [r.name for r in self.rows] + sorted(short))
         raise CnnkitError(
