@@ -27,32 +27,12 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from cnnkit.analysis import costs, receptive
-from cnnkit.analysis.geometry import adaptive_field, module_field
+from cnnkit.analysis.geometry import module_field
+from cnnkit.analysis.ops import (
+    CONV_OPS, GLOBAL_OPS, MERGE_OPS, POOL_OPS, RESHAPE_OPS, WINDOW_OPS, functional_conv, functional_pool,
+)
 from cnnkit.analysis.receptive import Field
 from cnnkit.errors import ShapeError
-
-_MERGE_OPS = {
-    "add": "add", "add_": "add", "__add__": "add", "__radd__": "add", "__iadd__": "add",
-    "sub": "sub", "sub_": "sub", "__sub__": "sub", "__isub__": "sub",
-    "mul": "mul", "mul_": "mul", "__mul__": "mul", "__rmul__": "mul", "__imul__": "mul",
-    "cat": "cat", "concat": "cat", "concatenate": "cat", "stack": "stack",
-}
-_CONV_OPS = {"conv1d", "conv2d", "conv3d"}
-_WINDOW_OPS = _CONV_OPS | {
-    "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
-    "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
-    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
-    "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
-    "interpolate", "upsample", "pixel_shuffle", "pixel_unshuffle",
-}
-_POOL_OPS = {
-    "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
-    "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices",
-    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
-    "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
-}
-_RESHAPE_OPS = {"flatten", "view", "reshape", "unflatten", "permute", "transpose", "movedim"}
-_GLOBAL_OPS = {"linear", "matmul", "mm", "bmm", "addmm", "einsum", "__matmul__"}
 
 
 @dataclass
@@ -226,18 +206,18 @@ class Tracer(TorchFunctionMode):
 
     def _op_field(self, name: str, args: Any, kwargs: Any, inputs: list[Any], y: torch.Tensor) -> Field:
         x, field = inputs[0]
-        if name in _CONV_OPS and not field.is_global and y.dim() == x.dim():
-            return _functional_conv(field, tuple(y.shape[2:]), args, kwargs)
-        if name in _POOL_OPS and not field.is_global and y.dim() == x.dim():
-            return _functional_pool(name, field, tuple(y.shape[2:]), args, kwargs)
+        if name in CONV_OPS and not field.is_global and y.dim() == x.dim():
+            return functional_conv(field, tuple(y.shape[2:]), args, kwargs)
+        if name in POOL_OPS and not field.is_global and y.dim() == x.dim():
+            return functional_pool(name, field, tuple(y.shape[2:]), args, kwargs)
         if name == "pad" and not field.is_global and y.dim() == x.dim():
             widths = list(args[1] if len(args) > 1 else kwargs["pad"])
             rank = len(field.spatial)
             left = [widths[2 * (rank - 1 - i)] if 2 * (rank - 1 - i) < len(widths) else 0 for i in range(rank)]
             return receptive.pad(field, tuple(y.shape[-rank:]), left)
-        if name in _GLOBAL_OPS:
+        if name in GLOBAL_OPS:
             return receptive.union([receptive.make_global(f) for _, f in inputs])
-        return self._generic([f for _, f in inputs], y, reshape=name in _RESHAPE_OPS, x=x)
+        return self._generic([f for _, f in inputs], y, reshape=name in RESHAPE_OPS, x=x)
 
     @staticmethod
     def _generic(
@@ -259,18 +239,18 @@ class Tracer(TorchFunctionMode):
 
     def _op_row(self, name: str, args: Any, inputs: list[Any], y: torch.Tensor) -> None:
         distinct = {id(t) for t, _ in inputs}
-        if name in _MERGE_OPS and len(distinct) >= 2:
-            kind = _MERGE_OPS[name]
-        elif name in _RESHAPE_OPS and y.dim() == 2 and inputs[0][0].dim() > 2:
+        if name in MERGE_OPS and len(distinct) >= 2:
+            kind = MERGE_OPS[name]
+        elif name in RESHAPE_OPS and y.dim() == 2 and inputs[0][0].dim() > 2:
             kind = "flatten"
-        elif name in _WINDOW_OPS or name in _GLOBAL_OPS:
+        elif name in WINDOW_OPS or name in GLOBAL_OPS:
             kind = name
         else:
             return
         out_shape = tuple(y.shape[1:])
         macs = 0
         weight = args[1] if len(args) > 1 and isinstance(args[1], torch.Tensor) else None
-        if weight is not None and name in _CONV_OPS:
+        if weight is not None and name in CONV_OPS:
             macs = costs.conv_macs(tuple(weight.shape), out_shape)
         elif weight is not None and name == "linear":
             macs = costs.linear_macs(tuple(weight.shape), out_shape)
@@ -297,39 +277,3 @@ class Tracer(TorchFunctionMode):
                 module=None,
             )
         )
-
-
-def _functional_pool(name: str, field: Field, out_spatial: tuple[int, ...], args: Any, kwargs: Any) -> Field:
-    """Field after F.max_pool*/avg_pool*(input, kernel_size, stride, padding, ...) or adaptive pooling."""
-    if name.startswith("adaptive"):
-        return adaptive_field(field, out_spatial)
-    names = ("input", "kernel_size", "stride", "padding")
-    names += ("dilation",) if name.startswith("max") else ()
-    bound = dict(zip(names, args))
-    bound.update(kwargs)
-    kernel = bound["kernel_size"]
-    stride = bound.get("stride") or kernel  # None or [] mean "same as the kernel"
-    return receptive.window(
-        field, out_spatial, kernel=kernel, stride=stride,
-        padding=bound.get("padding", 0), dilation=bound.get("dilation", 1),
-    )
-
-
-def _functional_conv(field: Field, out_spatial: tuple[int, ...], args: Any, kwargs: Any) -> Field:
-    """Field after torch.conv{1,2,3}d(input, weight, bias, stride, padding, dilation, groups)."""
-    names = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
-    bound = dict(zip(names, args))
-    bound.update(kwargs)
-    kernel = tuple(bound["weight"].shape[2:])
-    rank = len(kernel)
-    dilation = bound.get("dilation", 1)
-    dilation = (dilation,) * rank if isinstance(dilation, int) else tuple(dilation)
-    padding = bound.get("padding", 0)
-    if padding == "same":
-        padding = tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))
-    elif padding == "valid":
-        padding = 0
-    return receptive.window(
-        field, out_spatial, kernel=kernel, stride=bound.get("stride", 1),
-        padding=padding, dilation=dilation,
-    )
