@@ -3,9 +3,10 @@
 - :func:`parse_spec` turns text into a checked syntax tree (:class:`Spec`).
 - :func:`from_spec` builds a :class:`SpecModel` (a CnnModel) with every shape inferred.
 
-The user guide is docs/grammar.md. Files: ``lexer`` (tokens), ``parser`` (syntax tree),
-``schema`` (layers, arguments, defaults), ``shapes`` (size formulas), ``planner``
-(shape inference and naming), ``modules`` (torch modules), ``builder`` (from_spec).
+The user guide is docs/grammar.md. Files, in the order the text flows through them:
+``lexer`` (tokens), ``parser`` (syntax tree), ``schema`` (layers, arguments, defaults),
+``planner`` (repeats, optional layers, naming) with ``spatial`` and ``shapes`` (the size
+arithmetic), ``modules`` (torch modules) and ``builder`` (from_spec, SpecModel).
 """
 
 from __future__ import annotations

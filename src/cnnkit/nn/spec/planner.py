@@ -17,18 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnnkit.errors import SpecError
+from cnnkit.nn.spec import spatial
 from cnnkit.nn.spec.nodes import Item, Layer, Repeat, Spec
-from cnnkit.nn.spec.shapes import (
-    BadArgs,
-    NoFit,
-    conv_out,
-    deconv_out,
-    dims,
-    per_dim,
-    pool_out,
-    same_padding,
-    size_text,
-)
+from cnnkit.nn.spec.shapes import BadArgs, NoFit, dims
 
 DEFAULT_INPUT = (3, 32, 32)  # CS231n's CIFAR-sized volume, for a bare INPUT
 DEFAULT_CLASSES = 10  # units of a bare final FC when num_classes is not given
@@ -207,11 +198,11 @@ class _Planner:
                 "move it before the first FC or FLATTEN"
             )
         if kind == "CONV":
-            return self.conv(o, shape)
+            return spatial.conv(o, shape, self.rank)
         if kind == "DECONV":
-            return self.deconv(o, shape)
+            return spatial.deconv(o, shape, self.rank)
         if kind == "POOL":
-            return self.pool(o, shape)
+            return spatial.pool(o, shape, self.rank)
         if kind == "FLATTEN":
             if state.flat:
                 raise BadArgs(f"the input here is already flat ({shape[0]} features); remove this FLATTEN")
@@ -230,88 +221,6 @@ class _Planner:
         if kind in _ACTIVATIONS:
             return kind, shape, dict(o), 0
         raise AssertionError(f"unhandled layer kind {kind}")  # schema and planner disagree
-
-    def _groups(self, o: dict[str, Any], channels: int) -> int:
-        groups = o["groups"]
-        if channels % groups or o["filters"] % groups:
-            raise NoFit(
-                f"groups={groups} must divide both the input channels {channels} "
-                f"and the filters {o['filters']}"
-            )
-        return groups
-
-    def conv(self, o: dict[str, Any], shape: tuple[int, ...]) -> tuple[str, tuple[int, ...], dict[str, Any], int]:
-        c, spatial = shape[0], shape[1:]
-        k = per_dim(o["kernel"], self.rank, "kernel")
-        s = per_dim(o["stride"], self.rank, "stride")
-        d = per_dim(o["dilation"], self.rank, "dilation")
-        groups = self._groups(o, c)
-        padding: tuple[int, ...] | str
-        if o["padding"] == "same":
-            if max(s) > 1:
-                suggestion = "x".join(str(di * (ki - 1) // 2) for ki, di in zip(k, d))
-                if len(set(suggestion.split("x"))) == 1:
-                    suggestion = suggestion.split("x")[0]
-                raise BadArgs(
-                    f"p=same works only with stride 1 (torch keeps the size only then), found stride "
-                    f"{dims(s)}; give the padding as a number, e.g. p={suggestion}"
-                )
-            sides = same_padding(k, d)
-            out = tuple(spatial)
-            padding = "same"
-        else:
-            p = (0,) * self.rank if o["padding"] == "valid" else per_dim(o["padding"], self.rank, "padding")
-            sides = [(pi, pi) for pi in p]
-            out = conv_out(spatial, k, s, p, d)
-            padding = p
-        self._check_mode(o["padding_mode"], sides, spatial)
-        params = o["filters"] * (c // groups) * math.prod(k) + (o["filters"] if o["bias"] else 0)
-        args = {"dim": self.rank, "in": c, "out": o["filters"], "kernel": k, "stride": s, "padding": padding,
-                "dilation": d, "groups": groups, "padding_mode": o["padding_mode"], "bias": o["bias"]}  # fmt: skip
-        return "CONV", (o["filters"], *out), args, params
-
-    @staticmethod
-    def _check_mode(mode: str, sides: list[tuple[int, int]], spatial: tuple[int, ...]) -> None:
-        """torch's reflect padding needs pad < size; circular needs pad <= size."""
-        widest = max((max(pair) for pair in sides), default=0)
-        if mode == "reflect" and any(max(pair) >= n for pair, n in zip(sides, spatial)):
-            raise NoFit(f"reflect padding {widest} needs an input larger than {widest}, found {dims(spatial)}")
-        if mode == "circular" and any(max(pair) > n for pair, n in zip(sides, spatial)):
-            raise NoFit(f"circular padding {widest} needs an input of at least {widest}, found {dims(spatial)}")
-
-    def deconv(self, o: dict[str, Any], shape: tuple[int, ...]) -> tuple[str, tuple[int, ...], dict[str, Any], int]:
-        c, spatial = shape[0], shape[1:]
-        k = per_dim(o["kernel"], self.rank, "kernel")
-        s = per_dim(o["stride"], self.rank, "stride")
-        p = per_dim(o["padding"], self.rank, "padding")
-        op = per_dim(o["output_padding"], self.rank, "output padding")
-        d = per_dim(o["dilation"], self.rank, "dilation")
-        groups = self._groups(o, c)
-        out = deconv_out(spatial, k, s, p, op, d)
-        params = c * (o["filters"] // groups) * math.prod(k) + (o["filters"] if o["bias"] else 0)
-        args = {"dim": self.rank, "in": c, "out": o["filters"], "kernel": k, "stride": s, "padding": p,
-                "output_padding": op, "dilation": d, "groups": groups, "bias": o["bias"]}  # fmt: skip
-        return "DECONV", (o["filters"], *out), args, params
-
-    def pool(self, o: dict[str, Any], shape: tuple[int, ...]) -> tuple[str, tuple[int, ...], dict[str, Any], int]:
-        c, spatial = shape[0], shape[1:]
-        kind = o["type"]
-        if o["kernel"] == "global":
-            if o["stride"] is not None or o["padding"] != 0:
-                raise BadArgs("global pooling takes no stride or padding; write POOL(global) or GAP")
-            if kind == "stochastic":
-                raise BadArgs("global pooling is avg or max; write GAP or GMP")
-            ones = (1,) * self.rank
-            return "POOL", (c, *ones), {"dim": self.rank, "type": kind, "global": True}, 0
-        k = per_dim(o["kernel"], self.rank, "kernel")
-        s = k if o["stride"] is None else per_dim(o["stride"], self.rank, "stride")
-        p = per_dim(o["padding"], self.rank, "padding")
-        out = pool_out(spatial, k, s, p)
-        if kind == "avg" and self.rank == 3 and any(ki > n for ki, n in zip(k, spatial)):
-            # torch's avg_pool3d (unlike 1-D, 2-D and max) checks the window against the unpadded input
-            raise NoFit(f"window {size_text(k)} larger than input {dims(spatial)} (3-D average pooling ignores padding here)")
-        args = {"dim": self.rank, "type": kind, "global": False, "kernel": k, "stride": s, "padding": p}
-        return "POOL", (c, *out), args, 0
 
 
 def _fail_message(failed: _Failed) -> str:
