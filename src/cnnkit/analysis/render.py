@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from cnnkit.analysis.summary import LayerTable, PerDim
 
-_HEADERS = ("#", "Layer", "Kind", "Output", "Params", "MACs", "RF", "Jump", "Start")
+_HEADERS = (
+    "#", "Layer", "Kind", "Output", "Params", "MACs", "RF", "Jump", "Start", "Neurons", "Connections",
+)
 _RIGHT = {"#", "Params", "MACs", "RF", "Jump", "Start", "Neurons", "Connections"}
 
 
@@ -45,16 +47,15 @@ def per_dim(value: PerDim | None) -> str:
     return "x".join(f"{v:g}" for v in values)
 
 
-def _cells(table: LayerTable, extended: bool = False) -> list[list[str]]:
+def _cells(table: LayerTable) -> list[list[str]]:
     rows = []
     for r in table.rows:
         params = count(r.params) + (f" ({count(r.params_frozen)} frozen)" if r.params_frozen else "")
         cells = [
             str(r.index), r.name, r.kind, shape(r.output_shape), params, count(r.macs),
             per_dim(r.rf_size), per_dim(r.rf_jump), per_dim(r.rf_start),
+            count(r.neurons), count(r.connections),
         ]
-        if extended:
-            cells += [count(r.neurons), count(r.connections)]
         rows.append(cells)
     return rows
 
@@ -88,11 +89,10 @@ def table_text(table: LayerTable) -> str:
 
 
 def table_markdown(table: LayerTable) -> str:
-    """A GitHub-flavoured markdown table (with neurons and connections) and the totals."""
-    headers = (*_HEADERS, "Neurons", "Connections")
-    align = ["---:" if h in _RIGHT else ":---" for h in headers]
-    out = ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
-    for row in _cells(table, extended=True):
+    """A GitHub-flavoured markdown table and the totals."""
+    align = ["---:" if h in _RIGHT else ":---" for h in _HEADERS]
+    out = ["| " + " | ".join(_HEADERS) + " |", "| " + " | ".join(align) + " |"]
+    for row in _cells(table):
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
     return "\n".join(out + [""] + [f"- {line}" for line in totals_lines(table)]) + "\n"
 
