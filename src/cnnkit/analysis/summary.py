@@ -194,12 +194,19 @@ def _row(index: int, raw: TraceRow) -> LayerRow:
     )
 
 
+def _spec_title(text: str, limit: int = 96) -> str:
+    """The spec on one line (comments dropped), shortened to ``limit`` characters."""
+    flat = " ".join(line.split("#", 1)[0].strip() for line in text.splitlines())
+    flat = " ".join(flat.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
 def _resolve(model: nn.Module | str, input_shape: tuple[int, ...] | None) -> tuple[nn.Module, tuple[int, ...], str]:
     if isinstance(model, str):
         from cnnkit.nn.build import build, default_input_shape, looks_like_spec
 
         built = build(model)
-        title = "spec" if looks_like_spec(model) else model
+        title = _spec_title(model) if looks_like_spec(model) else model
         own = getattr(built, "input_shape", None)
         if looks_like_spec(model) and input_shape is not None and own is not None and tuple(own) != tuple(input_shape):
             # a bare INPUT takes its size from --input (FC widths follow); an explicit one
