@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
+from torch import nn
+
 from cnnkit.errors import ModelError
 from cnnkit.nn.base import CnnModel
+
+_GLOBAL_AVG_POOL = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d}
 
 
 def check_positive(model: str, argument: str, value: object, *, example: str = "10") -> int:
@@ -36,3 +42,27 @@ def finish(model: CnnModel, name: str, weights: str | None = None) -> CnnModel:
 
         load_torchvision_weights(model, weights, arch=name)
     return model
+
+
+def pooled_head(
+    channels: int,
+    num_classes: int,
+    *,
+    rank: int = 2,
+    dropout: float | None = None,
+    classifier: str = "fc",
+) -> nn.Sequential:
+    """Global average pooling, flatten, optional dropout, then the linear classifier.
+
+    (N, channels, *spatial) -> (N, num_classes), for 1-D, 2-D or 3-D feature maps. The
+    module names (avgpool, flatten, dropout, ``classifier``) follow torchvision's, so
+    pretrained state dicts map onto them by prefix alone.
+    """
+    layers: list[tuple[str, nn.Module]] = [
+        ("avgpool", _GLOBAL_AVG_POOL[rank](1)),
+        ("flatten", nn.Flatten()),
+    ]
+    if dropout is not None:
+        layers.append(("dropout", nn.Dropout(p=dropout)))
+    layers.append((classifier, nn.Linear(channels, num_classes)))
+    return nn.Sequential(OrderedDict(layers))

@@ -22,7 +22,7 @@ from cnnkit.nn.base import CnnModel
 from cnnkit.nn.layers.dense import DenseBlock, Transition
 from cnnkit.nn.layers.init import init_weights
 from cnnkit.nn.registry import register_model
-from cnnkit.nn.zoo._common import check_common, finish
+from cnnkit.nn.zoo._common import check_common, finish, pooled_head
 
 
 @register_model(
@@ -59,13 +59,7 @@ def densenet121(
             channels //= 2  # compression 0.5
     features.add_module("norm5", nn.BatchNorm2d(channels))
     features.add_module("relu5", nn.ReLU(inplace=True))
-    head = nn.Sequential(
-        OrderedDict(
-            avgpool=nn.AdaptiveAvgPool2d(1),
-            flatten=nn.Flatten(),
-            classifier=nn.Linear(channels, num_classes),
-        )
-    )
+    head = pooled_head(channels, num_classes, classifier="classifier")
     model = CnnModel(features, head)
     init_weights(model, linear_std=None)
     return finish(model, "densenet121", weights)

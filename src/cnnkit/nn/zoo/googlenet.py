@@ -25,7 +25,7 @@ from cnnkit.nn.layers.conv_bn import ConvBnReLU
 from cnnkit.nn.layers.inception import Inception
 from cnnkit.nn.layers.init import init_weights
 from cnnkit.nn.registry import register_model
-from cnnkit.nn.zoo._common import check_common, finish
+from cnnkit.nn.zoo._common import check_common, finish, pooled_head
 
 # (in, 1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj), from the paper's Table 1.
 _INCEPTIONS = {
@@ -84,14 +84,7 @@ def googlenet(
             inception5b=inception("5b"),
         )
     )
-    head = nn.Sequential(
-        OrderedDict(
-            avgpool=nn.AdaptiveAvgPool2d(1),
-            flatten=nn.Flatten(),
-            dropout=nn.Dropout(p=dropout),
-            fc=nn.Linear(1024, num_classes),
-        )
-    )
+    head = pooled_head(1024, num_classes, dropout=dropout)
     model = CnnModel(features, head)
     init_weights(model)
     return finish(model, "googlenet", weights)

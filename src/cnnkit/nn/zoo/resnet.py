@@ -21,7 +21,7 @@ from cnnkit.nn.base import CnnModel
 from cnnkit.nn.layers.init import init_weights
 from cnnkit.nn.layers.residual import BasicBlock, Bottleneck, residual_stage
 from cnnkit.nn.registry import register_model
-from cnnkit.nn.zoo._common import check_common, finish
+from cnnkit.nn.zoo._common import check_common, finish, pooled_head
 
 _DEPTHS: dict[int, tuple[type[BasicBlock] | type[Bottleneck], tuple[int, int, int, int]]] = {
     18: (BasicBlock, (2, 2, 2, 2)),
@@ -52,13 +52,7 @@ def _resnet(depth: int, num_classes: int, in_channels: int, weights: str | None)
             ]
         )
     )
-    head = nn.Sequential(
-        OrderedDict(
-            avgpool=nn.AdaptiveAvgPool2d(1),
-            flatten=nn.Flatten(),
-            fc=nn.Linear(channels_in, num_classes),
-        )
-    )
+    head = pooled_head(channels_in, num_classes)
     model = CnnModel(features, head)
     init_weights(model, linear_std=None)
     return finish(model, name, weights)

@@ -24,7 +24,7 @@ from cnnkit.nn.base import CnnModel
 from cnnkit.nn.layers.init import init_weights
 from cnnkit.nn.layers.residual import BasicBlock, residual_stage
 from cnnkit.nn.registry import register_model
-from cnnkit.nn.zoo._common import check_common, finish
+from cnnkit.nn.zoo._common import check_common, finish, pooled_head
 
 
 @register_model(
@@ -46,9 +46,7 @@ def resnet20(*, num_classes: int = 10, in_channels: int = 3) -> CnnModel:
             layer3=residual_stage(BasicBlock, 32, 64, 3, stride=2),
         )
     )
-    head = nn.Sequential(
-        OrderedDict(avgpool=nn.AdaptiveAvgPool2d(1), flatten=nn.Flatten(), fc=nn.Linear(64, num_classes))
-    )
+    head = pooled_head(64, num_classes)
     model = CnnModel(features, head)
     init_weights(model, linear_std=None)
     return finish(model, "resnet20")

@@ -22,7 +22,7 @@ from torch import nn
 from cnnkit.nn.base import CnnModel
 from cnnkit.nn.layers.init import init_weights
 from cnnkit.nn.registry import register_model
-from cnnkit.nn.zoo._common import check_common, finish
+from cnnkit.nn.zoo._common import check_common, finish, pooled_head
 
 
 def _conv(c_in: int, c_out: int, k: int) -> list[nn.Module]:
@@ -45,14 +45,7 @@ def cnn1d(*, num_classes: int = 10, in_channels: int = 1, dropout: float = 0.2) 
             stage3=nn.Sequential(*_conv(64, 128, 3)),
         )
     )
-    head = nn.Sequential(
-        OrderedDict(
-            avgpool=nn.AdaptiveAvgPool1d(1),
-            flatten=nn.Flatten(),
-            dropout=nn.Dropout(p=dropout),
-            fc=nn.Linear(128, num_classes),
-        )
-    )
+    head = pooled_head(128, num_classes, rank=1, dropout=dropout)
     model = CnnModel(features, head)
     init_weights(model, linear_std=None)
     return finish(model, "cnn1d")

@@ -20,7 +20,7 @@ from torch import nn
 from cnnkit.nn.base import CnnModel
 from cnnkit.nn.layers.init import init_weights
 from cnnkit.nn.registry import register_model
-from cnnkit.nn.zoo._common import check_common, finish
+from cnnkit.nn.zoo._common import check_common, finish, pooled_head
 
 
 def _stage(c_in: int, c_out: int, *, pool: bool) -> nn.Sequential:
@@ -50,14 +50,7 @@ def cnn3d(*, num_classes: int = 2, in_channels: int = 1, dropout: float = 0.3) -
             stage3=_stage(32, 64, pool=False),
         )
     )
-    head = nn.Sequential(
-        OrderedDict(
-            avgpool=nn.AdaptiveAvgPool3d(1),
-            flatten=nn.Flatten(),
-            dropout=nn.Dropout(p=dropout),
-            fc=nn.Linear(64, num_classes),
-        )
-    )
+    head = pooled_head(64, num_classes, rank=3, dropout=dropout)
     model = CnnModel(features, head)
     init_weights(model, linear_std=None)
     return finish(model, "cnn3d")
