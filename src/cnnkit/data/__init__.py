@@ -1,0 +1,1 @@
+"""Datasets by name, held in memory as tensors, batched and augmented on the device."""
