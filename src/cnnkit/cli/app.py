@@ -45,9 +45,9 @@ def _root(
 def _register_commands() -> None:
     # Each module adds its commands; heavy imports (torch) happen inside the commands,
     # so `cnnkit --help` stays fast.
-    from cnnkit.cli import explain_conv, models, summary
+    from cnnkit.cli import data, evaluate, explain_conv, models, summary, train
 
-    for module in (models, summary, explain_conv):
+    for module in (models, summary, explain_conv, data, train, evaluate):
         module.register(app)
 
 

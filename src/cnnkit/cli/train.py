@@ -1,0 +1,7 @@
+"""STUB: being written."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass
