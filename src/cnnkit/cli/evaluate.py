@@ -1,7 +1,164 @@
-"""STUB: being written."""
+"""``cnnkit eval`` and ``cnnkit predict``: use a trained run directory.
+
+Thin: load the run, call :func:`cnnkit.train.predict.evaluate_run` or
+:func:`cnnkit.train.predict.predict`, print the result (rich on a terminal, plain text
+when piped, JSON with --json).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Optional
 
 import typer
 
 
+def _plot_name(data: str, split: str) -> str:
+    """'eval-fashion-mnist-test.png'; folder:PATH becomes 'folder-<last part>'."""
+    if data.startswith("folder:"):
+        data = "folder-" + Path(data[len("folder:") :]).name
+    return f"eval-{re.sub(r'[^A-Za-z0-9_.-]+', '-', data)}-{split}.png"
+
+
+def _eval_dict(ev: Any, plot: Path | None) -> dict[str, Any]:
+    result = ev.result
+    counts = result.confusion.cpu().long()
+    return {
+        "run": str(ev.run.path),
+        "data": ev.data,
+        "split": ev.split,
+        "num_samples": int(result.num_samples),
+        "accuracy": float(result.accuracy),
+        "loss": float(result.loss),
+        "per_class": [
+            {"class": name, "samples": int(counts[i].sum()), "accuracy": float(result.per_class_accuracy[i])}
+            for i, name in enumerate(ev.info.classes)
+        ],
+        "confusion": counts.tolist(),
+        "classes": list(ev.info.classes),
+        "seconds": float(result.seconds),
+        "plot": str(plot) if plot else None,
+    }
+
+
+def _print_eval(data: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from cnnkit.cli.common import console, plain_output
+
+    print(f"{data['run']} on {data['data']} ({data['split']} split, {data['num_samples']:,} samples)")
+    print(f"accuracy {data['accuracy'] * 100:.2f}%   loss {data['loss']:.4f}   {data['seconds']:.1f} s")
+    rows = data["per_class"]
+    width = max(5, *(len(r["class"]) for r in rows))
+    if plain_output():
+        print(f"\n{'class':<{width}}  {'samples':>7}  {'accuracy':>8}")
+        for r in rows:
+            print(f"{r['class']:<{width}}  {r['samples']:>7,}  {r['accuracy'] * 100:>7.1f}%")
+    else:
+        table = Table(title="per-class accuracy")
+        for column, justify in (("class", "left"), ("samples", "right"), ("accuracy", "right")):
+            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        for r in rows:
+            table.add_row(r["class"], f"{r['samples']:,}", f"{r['accuracy'] * 100:.1f}%")
+        console.print(table)
+    # The matrix with class indices as headers keeps it narrow; the legend names them.
+    matrix = data["confusion"]
+    cell = max(4, len(f"{max(max(r) for r in matrix):,}") + 1)
+    print("\nconfusion matrix (rows = true class, columns = predicted class):")
+    print(" " * 4 + "".join(f"{j:>{cell}}" for j in range(len(matrix))))
+    for i, row in enumerate(matrix):
+        print(f"{i:>3} " + "".join(f"{v:>{cell},}" for v in row) + f"   {data['classes'][i]}")
+    if data["plot"]:
+        print(f"\nconfusion plot: {data['plot']}")
+
+
 def register(app: typer.Typer) -> None:
-    pass
+    @app.command("eval")
+    def eval_command(
+        run: Path = typer.Argument(..., metavar="RUN", help="A run directory written by `cnnkit train`, e.g. runs/fmnist."),
+        data: Optional[str] = typer.Option(
+            None, "--data", "-d", help="Dataset to evaluate on [default: the one the run trained on]."
+        ),
+        split: str = typer.Option("test", "--split", "-s", help="test, val (the run's validation carve-out) or train."),
+        batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", min=1, help="Samples per forward pass."),
+        device: str = typer.Option("auto", "--device", help="auto (cuda, mps, cpu), cpu, cuda or mps."),
+        tta: Optional[bool] = typer.Option(
+            None, "--tta/--no-tta", help="Average with horizontally flipped inputs [default: as the run did]."
+        ),
+        plot: Optional[Path] = typer.Option(
+            None, "--plot", help="Where to write the confusion-matrix PNG [default: RUN/eval-DATA-SPLIT.png]."
+        ),
+        as_json: bool = typer.Option(False, "--json", help="Print the results as JSON for programs."),
+    ) -> None:
+        """Evaluate a trained run: accuracy, per-class accuracy and the confusion matrix.
+
+        The data is converted to the run's input shape and normalized as in training; the
+        val split is the same seeded carve-out the run validated on. The confusion matrix
+        is printed (rows = true class) and drawn to a PNG, normalized per true class.
+
+        \b
+        Examples:
+          cnnkit eval runs/fmnist
+          cnnkit eval runs/fmnist --split val
+          cnnkit eval runs/digits-net --data folder:./my_digits
+          cnnkit eval runs/fmnist --tta --json > results.json
+        """
+        from cnnkit.cli.common import print_json
+        from cnnkit.train.plots import write_confusion
+        from cnnkit.train.predict import evaluate_run
+
+        ev = evaluate_run(run, data=data, split=split, batch_size=batch_size, device=device, tta_flip=tta)
+        target = plot or Path(run) / _plot_name(ev.data, ev.split)
+        write_confusion(
+            target, ev.result.confusion, ev.info.classes,
+            title=f"{ev.data} {ev.split} split: accuracy {ev.result.accuracy * 100:.2f}% of {ev.result.num_samples:,}",
+        )
+        result = _eval_dict(ev, target)
+        if as_json:
+            print_json(result)
+        else:
+            for note in ev.notes:
+                print(note)
+            _print_eval(result)
+
+    @app.command("predict")
+    def predict_command(
+        run: Path = typer.Argument(..., metavar="RUN", help="A run directory written by `cnnkit train`."),
+        images: list[Path] = typer.Argument(..., metavar="IMAGE...", help="PNG, JPEG or other image files."),
+        topk: int = typer.Option(3, "--topk", "-k", min=1, help="How many classes to show per image."),
+        device: str = typer.Option("cpu", "--device", help="cpu, cuda, mps or auto."),
+        as_json: bool = typer.Option(False, "--json", help="Print a JSON list of {file, top, error}."),
+    ) -> None:
+        """Classify image files with a trained run: the top classes with probabilities.
+
+        Images of any size and colour mode are converted as the run's metadata says
+        (channels, size, normalization). A missing, corrupt or non-image file gets a
+        one-line error and the other files are still predicted. Exit status: 0 when every
+        file was predicted, 1 when any file failed, 2 when the run itself cannot be used.
+
+        \b
+        Examples:
+          cnnkit predict runs/fmnist shirt.png boot.jpg
+          cnnkit predict runs/fmnist photos/*.jpg --topk 5
+          cnnkit predict runs/fmnist shirt.png --json
+        \b
+        Output:
+          shirt.png: Shirt 91.2%, T-shirt/top 6.1%, Pullover 1.3%
+        """
+        import sys
+
+        from cnnkit.cli.common import print_json
+        from cnnkit.train.device import choose_device
+        from cnnkit.train.predict import predict
+        from cnnkit.train.run import load_run
+
+        loaded = load_run(run, device=choose_device(device))
+        results = predict(loaded, images, topk=topk)
+        if as_json:
+            print_json([r.to_dict() for r in results])
+        else:
+            for r in results:
+                print(r.line(), file=sys.stdout if r.ok else sys.stderr)
+        if not all(r.ok for r in results):
+            raise typer.Exit(1)

@@ -1,0 +1,183 @@
+"""Use a trained run: classify image files (top-k), or evaluate it on a dataset split.
+
+Every file is read with :func:`cnnkit.data.images.load_image`, converted to the run's
+input shape (channels and size) and normalized with the run's mean and std, exactly as
+the training data was. A file that cannot be read becomes a :class:`FileError` in its
+place in the results; the other files are still predicted.
+
+:func:`evaluate_run` reloads the run's dataset (the same validation carve-out: same
+seed and fraction) or another one with the same number of classes, and evaluates it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cnnkit.data.tensordata import DatasetInfo
+from cnnkit.errors import CnnkitError, DataError, RunError
+from cnnkit.train.run import LoadedRun, load_run
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The ``top`` classes of one file, most probable first: (class name, probability 0..1)."""
+
+    file: str
+    top: list[tuple[str, float]]
+
+    @property
+    def ok(self) -> bool:
+        return True
+
+    def line(self) -> str:
+        """'shirt.png: Shirt 91.2%, T-shirt/top 6.1%, Pullover 1.3%'."""
+        return f"{self.file}: " + ", ".join(f"{name} {p * 100:.1f}%" for name, p in self.top)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "top": [{"class": n, "probability": p} for n, p in self.top], "error": None}
+
+
+@dataclass(frozen=True)
+class FileError:
+    """A file that could not be predicted, with the one-line reason."""
+
+    file: str
+    error: str
+
+    @property
+    def ok(self) -> bool:
+        return False
+
+    def line(self) -> str:
+        return f"{self.file}: error: {self.error}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "top": [], "error": self.error}
+
+
+def predict(
+    run: LoadedRun | str | Path,
+    paths: Sequence[str | Path],
+    *,
+    topk: int = 3,
+    batch_size: int = 64,
+    device: torch.device | str | None = None,
+) -> list[Prediction | FileError]:
+    """Predict each image file; one result per path, in the order given.
+
+    Args:
+        run: a loaded run or the path of a run directory.
+        paths: image files (PNG, JPEG, ...; any size and colour mode).
+        topk: how many classes to list per file (at most the number of classes).
+        batch_size: images per forward pass.
+        device: where to run the model; default: where the loaded model is (CPU for a path).
+    """
+    if topk < 1:
+        raise CnnkitError(f"topk must be at least 1, got {topk}")
+    loaded = run if isinstance(run, LoadedRun) else load_run(run)
+    if loaded.info.kind != "image":
+        raise RunError(
+            f"{loaded.path} was trained on {loaded.info.kind} data ({loaded.info.name}); "
+            "predict reads image files, so use `cnnkit eval` for this run"
+        )
+    from cnnkit.data.images import load_image
+
+    model = loaded.model.eval()
+    if device is not None:
+        model = model.to(device)
+    target = next(model.parameters()).device
+    results: list[Prediction | FileError | None] = [None] * len(paths)
+    pending: list[tuple[int, torch.Tensor]] = []  # (index in paths, uint8 image (C, H, W))
+    for index, path in enumerate(paths):
+        try:
+            pending.append((index, load_image(path, input_shape=loaded.input_shape)))
+        except (CnnkitError, OSError) as err:
+            results[index] = FileError(str(path), str(err))
+    k = min(topk, loaded.info.num_classes)
+    with torch.inference_mode():
+        for start in range(0, len(pending), batch_size):
+            chunk = pending[start : start + batch_size]
+            batch = torch.stack([image for _, image in chunk]).to(target)  # (N, C, H, W) uint8
+            logits = model(loaded.info.normalize(batch))  # (N, classes)
+            probs, classes = torch.softmax(logits.float(), dim=1).topk(k, dim=1)
+            for row, (index, _) in enumerate(chunk):
+                top = [(loaded.info.classes[int(c)], float(p)) for p, c in zip(probs[row], classes[row])]
+                results[index] = Prediction(str(paths[index]), top)
+    return [r for r in results if r is not None]
+
+
+@dataclass
+class RunEvaluation:
+    """A run evaluated on one split: ``result`` is the trainer's EvalResult (accuracy,
+    loss, per_class_accuracy, confusion (C, C) rows = true class, ...); ``info`` is the
+    evaluated dataset's info (its class names label the confusion rows)."""
+
+    run: LoadedRun
+    data: str
+    split: str
+    info: DatasetInfo
+    result: Any
+    notes: list[str]
+
+
+SPLITS = ("test", "val", "train")
+
+
+def evaluate_run(
+    run: LoadedRun | str | Path,
+    *,
+    data: str | None = None,
+    split: str = "test",
+    batch_size: int | None = None,
+    device: str = "auto",
+    tta_flip: bool | None = None,
+    download: bool = True,
+) -> RunEvaluation:
+    """Evaluate a run on ``split`` of ``data`` (default: the dataset it was trained on).
+
+    The data is converted to the run's input shape and normalized with the run's own
+    mean and std. ``batch_size`` and ``tta_flip`` default to the run's configuration.
+    Raises DataError when the dataset's class count differs from the model's.
+    """
+    from cnnkit.data.sources import load_dataset
+    from cnnkit.train.device import choose_device
+    from cnnkit.train.evaluate import evaluate
+
+    if split not in SPLITS:
+        raise CnnkitError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
+    loaded = run if isinstance(run, LoadedRun) else load_run(run)
+    config = loaded.config
+    name = data or str(config.get("data") or loaded.info.name)
+    shape = loaded.input_shape if loaded.info.kind == "image" else None
+    splits = load_dataset(
+        name,
+        val_fraction=float(config.get("val_fraction", 0.1)),
+        seed=int(config.get("seed", 0)),
+        input_shape=shape,
+        limit=config.get("limit"),
+        download=download,
+    )
+    if splits.info.num_classes != loaded.info.num_classes:
+        raise DataError(
+            f"{name} has {splits.info.num_classes} classes but the model of {loaded.path} predicts "
+            f"{loaded.info.num_classes}; evaluate on a dataset with the same classes, or fine-tune first"
+        )
+    part = getattr(splits, split)
+    if len(part) == 0:
+        raise DataError(f"the {split} split of {name} is empty; choose another --split")
+    target = choose_device(device)
+    model = loaded.model.to(target)
+    result = evaluate(
+        model,
+        part,
+        loaded.info,  # the run's normalization, not the new dataset's
+        batch_size=batch_size or int(config.get("eval_batch_size", 1024)),
+        device=target,
+        tta_flip=bool(config.get("tta_flip", False)) if tta_flip is None else tta_flip,
+    )
+    return RunEvaluation(loaded, name, split, splits.info, result, list(splits.notes))
