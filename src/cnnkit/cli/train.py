@@ -1,7 +1,150 @@
-"""STUB: being written."""
+"""``cnnkit train``: train a model on a dataset into a run directory, or resume one.
+
+Thin: collect the options that were given, lay them over the preset
+(:meth:`TrainConfig.from_preset`), call :func:`cnnkit.train.trainer.train`, print where
+the run went and its test accuracy (or everything as JSON).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Optional
 
 import typer
 
+from cnnkit.errors import CnnkitError
+
+
+def _default_out(model: Optional[str], data: str) -> Path:
+    """runs/<data>-<model>-<n>: the first n not taken yet."""
+    from cnnkit.nn.build import looks_like_spec
+
+    tag = "default" if model is None else ("spec" if looks_like_spec(model) else model)
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{data}-{tag}").strip("-").lower() or "run"
+    number = 1
+    while (Path("runs") / f"{stem}-{number}").exists():
+        number += 1
+    return Path("runs") / f"{stem}-{number}"
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    @app.command("train")
+    def train_command(
+        model: Optional[str] = typer.Argument(
+            None, metavar="[MODEL_OR_SPEC]", help="A zoo name (cnnkit models), a spec in quotes, or a spec file [default: a small 3-block CNN]."
+        ),
+        data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset name or folder:PATH [default: fashion-mnist]."),
+        preset: str = typer.Option("fast", "--preset", "-p", help="Starting settings: fast or best (options below override them)."),
+        epochs: Optional[int] = typer.Option(None, "--epochs", "-e", min=1, help="Passes over the training split."),
+        batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", min=1, help="Images per step (all processes together)."),
+        lr: Optional[float] = typer.Option(None, "--lr", min=0.0, help="Peak learning rate."),
+        optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd (Nesterov momentum) or adamw."),
+        schedule: Optional[str] = typer.Option(None, "--schedule", help="onecycle, cosine or constant (all with warm-up)."),
+        warmup_epochs: Optional[float] = typer.Option(None, "--warmup-epochs", min=0.0, help="Epochs of learning-rate warm-up."),
+        weight_decay: Optional[float] = typer.Option(None, "--weight-decay", min=0.0, help="Weight decay (not on biases and BN)."),
+        label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", min=0.0, max=0.99, help="Target smoothing, 0 = off."),
+        grad_clip: Optional[float] = typer.Option(None, "--grad-clip", min=0.0, help="Max gradient norm, 0 = off."),
+        augment: Optional[str] = typer.Option(None, "--augment", help="Augmentation level: light, none or strong."),
+        cutout: Optional[int] = typer.Option(None, "--cutout", min=0, help="Cutout square side in pixels, 0 = off."),
+        early_stopping: Optional[int] = typer.Option(None, "--early-stopping", min=0, help="Stop after N epochs without a better val accuracy."),
+        tta: Optional[bool] = typer.Option(None, "--tta/--no-tta", help="Flip test-time augmentation for the test figures."),
+        input_shape: Optional[str] = typer.Option(None, "--input", "-i", help="Convert the data to this shape, e.g. 3x64x64."),
+        limit: Optional[int] = typer.Option(None, "--limit", min=1, help="At most N samples per split (quick tries)."),
+        val_fraction: Optional[float] = typer.Option(None, "--val-fraction", min=0.0, max=0.9, help="Share of training data held out."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="Seed for split, weights, shuffling, augmentation [default: 0]."),
+        device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or mps."),
+        amp: Optional[str] = typer.Option(None, "--amp", help="bf16 autocast: auto, bf16 or off."),
+        channels_last: Optional[str] = typer.Option(None, "--channels-last", help="NHWC memory layout: auto, on or off."),
+        compile_model: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the model."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory [default: runs/DATA-MODEL-N]."),
+        name: Optional[str] = typer.Option(None, "--name", "-n", help="Run name: the run directory is runs/NAME."),
+        resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory from its last checkpoint."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but the result."),
+        as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    ) -> None:
+        """Train a model on a dataset and write a run directory (weights, metrics, plots, report).
+
+        Progress goes to stderr: a bar on a terminal, one line per epoch otherwise.
+        Under `torchrun --nproc-per-node N` the same command trains with
+        DistributedDataParallel and only the first process writes the run.
+
+        \b
+        Examples:
+          cnnkit train                                   # default CNN on Fashion-MNIST, preset fast
+          cnnkit train resnet20 --data cifar10 --preset best --name r20
+          cnnkit train 'INPUT(1x28x28) -> [CONV(32, k=3) -> BN -> RELU -> POOL]*2 -> FC' --epochs 5
+          cnnkit train --data digits --input 1x28x28 --limit 500 --epochs 3 --json
+          cnnkit train --data folder:photos --input 3x64x64 --augment strong --tta
+          cnnkit train --resume runs/fashion-mnist-default-1
+          torchrun --nproc-per-node 2 -m cnnkit train --data mnist --name ddp
+        """
+        from cnnkit.train.trainer import train
+
+        command = shlex.join(["cnnkit", *sys.argv[1:]]) if sys.argv and "cnnkit" in sys.argv[0] else None
+        if resume is not None:
+            if model is not None or data is not None:
+                raise CnnkitError("--resume continues a run with its own model and data; drop MODEL_OR_SPEC and --data")
+            result = train(out=resume, resume=True, progress=None, quiet=quiet or as_json, command=command)
+        else:
+            options: dict[str, Any] = {
+                "epochs": epochs,
+                "batch_size": batch_size,
+                "lr": lr,
+                "optimizer": optimizer,
+                "schedule": schedule,
+                "warmup_epochs": warmup_epochs,
+                "weight_decay": weight_decay,
+                "label_smoothing": label_smoothing,
+                "grad_clip": grad_clip,
+                "augment": augment,
+                "early_stopping": early_stopping,
+                "tta_flip": tta,
+                "limit": limit,
+                "val_fraction": val_fraction,
+                "seed": seed,
+                "device": device,
+                "amp": amp,
+                "channels_last": channels_last,
+                "compile": compile_model,
+            }
+            given = {k: v for k, v in options.items() if v is not None}
+            if cutout is not None:
+                given["augment_options"] = {"cutout": cutout}
+            if input_shape is not None:
+                from cnnkit.cli.common import parse_shape
+
+                given["input_shape"] = parse_shape(input_shape)
+            if out is not None and name is not None:
+                raise CnnkitError("give either --out PATH or --name NAME (which means runs/NAME), not both")
+            target = out if out is not None else Path("runs") / name if name else _default_out(model, data or "fashion-mnist")
+            result = train(
+                model,
+                data,
+                out=target,
+                preset=preset,
+                progress=None,
+                quiet=quiet or as_json,
+                command=command,
+                **given,
+            )
+
+        if os.environ.get("RANK", "0") != "0":  # under torchrun only the first process reports
+            return
+        if as_json:
+            from cnnkit.cli.common import print_json
+
+            print_json(result.to_dict())
+            return
+        lines = [f"run: {result.run_dir}"]
+        if result.test is not None:
+            lines.append(f"test accuracy: {result.test.accuracy:.2%} ({result.test.num_samples} samples)")
+        if result.test_tta is not None:
+            lines.append(f"test accuracy with flip TTA: {result.test_tta.accuracy:.2%}")
+        lines.append(f"time: {result.seconds:.1f} s on {result.device}")
+        if result.run_dir is not None:
+            lines.append(f"report: {result.run_dir / 'report.md'}")
+        typer.echo("\n".join(lines))

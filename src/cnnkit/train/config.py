@@ -1,0 +1,217 @@
+"""Training configuration: one typed dataclass with units, and named presets.
+
+    config = TrainConfig.from_preset("fast", epochs=3, lr=0.05)
+    config.to_dict()                      # JSON-able; config.json in a run directory
+    TrainConfig.from_dict(saved)          # rejects unknown keys with a suggestion
+
+A :class:`TrainConfig` holds everything needed to reproduce a run (together with the
+cnnkit version): the model (zoo name or spec text), the dataset name, and every
+optimisation, augmentation and runtime choice. Presets are partial dictionaries laid
+over the dataclass defaults; explicit overrides are laid over the preset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnnkit.errors import CnnkitError, did_you_mean
+
+# Three conv-BN-ReLU-pool blocks of 24/48/96 filters, then the classifier. A bare INPUT
+# takes the dataset's shape, so the same text trains on 1x28x28, 3x32x32 or 1x8x8 data
+# (and on 1-D signals, where the same layers become 1-D).
+DEFAULT_MODEL = (
+    "INPUT"
+    " -> CONV(24, k=3, p=same) -> BN -> RELU -> POOL"
+    " -> CONV(48, k=3, p=same) -> BN -> RELU -> POOL"
+    " -> CONV(96, k=3, p=same) -> BN -> RELU -> POOL"
+    " -> FC"
+)
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("onecycle", "cosine", "constant")
+AMP_MODES = ("auto", "bf16", "off")
+SWITCHES = ("auto", "on", "off")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+AUGMENT_LEVELS = ("light", "none", "strong")
+AUGMENT_KEYS = ("crop_padding", "flip", "rotate", "scale", "cutout")
+
+
+@dataclass
+class TrainConfig:
+    """Every choice a training run makes. Defaults are sensible for small image sets."""
+
+    # what to train on
+    model: str = DEFAULT_MODEL  # zoo name (`cnnkit models`), spec text, or a spec file path
+    data: str = "fashion-mnist"  # a dataset name (`cnnkit data list`) or folder:PATH
+    input_shape: tuple[int, ...] | None = None  # convert the data to this (C, H, W); None: the
+    #   spec's INPUT(...) shape if it has one, else the data's own shape
+    num_classes: int | None = None  # classifier outputs; None: the dataset's class count
+    in_channels: int | None = None  # zoo models' input channels; None: the data's channels
+    limit: int | None = None  # keep at most this many samples per split (quick demos, tests)
+    val_fraction: float = 0.1  # share of the training data held out for validation
+
+    # optimisation
+    epochs: int = 10  # full passes over the training split
+    batch_size: int = 256  # images per optimiser step, summed over all DDP processes
+    optimizer: str = "sgd"  # sgd (with momentum) or adamw
+    lr: float = 0.1  # peak learning rate (per step, reached after warm-up)
+    momentum: float = 0.9  # SGD momentum; AdamW's beta1
+    nesterov: bool = True  # Nesterov momentum for SGD
+    weight_decay: float = 5e-4  # L2 penalty (SGD) or decoupled decay (AdamW); not on BN/bias
+    schedule: str = "onecycle"  # onecycle, cosine (with warm-up) or constant (with warm-up)
+    warmup_epochs: float = 1.0  # epochs of learning-rate warm-up (fractions allowed)
+    label_smoothing: float = 0.1  # cross-entropy target smoothing, 0 = hard targets
+    grad_clip: float = 0.0  # max global gradient L2 norm, 0 = off
+    early_stopping: int = 0  # stop after this many epochs without a better val accuracy, 0 = off
+
+    # augmentation (see cnnkit.data.augment.AugmentConfig)
+    augment: str = "light"  # level: light, none or strong
+    augment_options: dict[str, Any] = field(default_factory=dict)  # overrides, e.g. {"cutout": 8}
+
+    # evaluation
+    tta_flip: bool = False  # test-time augmentation: average logits of image and mirror image
+    eval_batch_size: int = 1024  # images per forward pass when evaluating
+
+    # runtime
+    seed: int = 0  # seeds the val split, the model init, shuffling, augmentation, dropout
+    device: str = "auto"  # auto (cuda, then mps, then cpu), cpu, cuda or mps
+    amp: str = "auto"  # bf16 autocast: auto (CUDA with bf16, or a CPU with AMX/AVX512-BF16), bf16, off
+    channels_last: str = "auto"  # NHWC memory layout for 2-D models: auto (on), on, off
+    compile: bool = False  # torch.compile the model (slow to start, faster per step)
+    preset: str | None = None  # the preset these values started from, for the record
+
+    def __post_init__(self) -> None:
+        if isinstance(self.input_shape, list):
+            self.input_shape = tuple(self.input_shape)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        _check_choice("amp", self.amp, AMP_MODES)
+        _check_choice("channels_last", self.channels_last, SWITCHES)
+        _check_choice("device", self.device.split(":")[0], DEVICES)
+        _check_choice("augment", self.augment, AUGMENT_LEVELS)
+        for key in self.augment_options:
+            if key not in AUGMENT_KEYS:
+                raise CnnkitError(
+                    f"unknown augmentation option {key!r}{did_you_mean(key, AUGMENT_KEYS)}; "
+                    f"known: {', '.join(AUGMENT_KEYS)}"
+                )
+        _check_range("epochs", self.epochs, 1, integer=True)
+        _check_range("batch_size", self.batch_size, 1, integer=True)
+        _check_range("eval_batch_size", self.eval_batch_size, 1, integer=True)
+        _check_range("lr", self.lr, 0.0, strict=True)
+        _check_range("momentum", self.momentum, 0.0, 0.999999)
+        _check_range("weight_decay", self.weight_decay, 0.0)
+        _check_range("warmup_epochs", self.warmup_epochs, 0.0)
+        _check_range("label_smoothing", self.label_smoothing, 0.0, 0.999999)
+        _check_range("grad_clip", self.grad_clip, 0.0)
+        _check_range("early_stopping", self.early_stopping, 0, integer=True)
+        _check_range("val_fraction", self.val_fraction, 0.0, 0.9)
+        if self.limit is not None:
+            _check_range("limit", self.limit, 1, integer=True)
+        for name in ("num_classes", "in_channels"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_range(name, value, 1, integer=True)
+
+    @classmethod
+    def from_preset(cls, name: str | None = "fast", **overrides: Any) -> TrainConfig:
+        """The dataclass defaults, then preset ``name``'s values, then ``overrides``."""
+        values: dict[str, Any] = {}
+        if name is not None:
+            if name not in PRESETS:
+                raise CnnkitError(
+                    f"unknown preset {name!r}{did_you_mean(name, PRESETS)}; "
+                    f"choose one of: {', '.join(PRESETS)}"
+                )
+            values.update(PRESETS[name])
+            values["preset"] = name
+        values.update(overrides)
+        return cls.from_dict(values)
+
+    def replace(self, **overrides: Any) -> TrainConfig:
+        """A copy with some fields changed (unknown names rejected)."""
+        data = self.to_dict()
+        data.update(overrides)
+        return TrainConfig.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able: tuples become lists."""
+        data = dataclasses.asdict(self)
+        if data["input_shape"] is not None:
+            data["input_shape"] = list(data["input_shape"])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`; an unknown key is an error naming the closest one."""
+        known = [f.name for f in dataclasses.fields(cls)]
+        for key in data:
+            if key not in known:
+                raise CnnkitError(
+                    f"unknown training option {key!r}{did_you_mean(key, known)}; "
+                    f"see docs/training.md for the list"
+                )
+        values = dict(data)
+        if values.get("input_shape") is not None:
+            values["input_shape"] = tuple(int(v) for v in values["input_shape"])
+        if "augment_options" in values:
+            values["augment_options"] = dict(values["augment_options"] or {})
+        return cls(**values)
+
+
+# Starting points laid over the defaults. A later speed helper tunes these against the
+# targets in BENCHMARKS.md; the values here are reasonable placeholders.
+PRESETS: dict[str, dict[str, Any]] = {
+    "fast": {
+        "epochs": 8,
+        "batch_size": 256,
+        "optimizer": "sgd",
+        "lr": 0.1,
+        "schedule": "onecycle",
+        "warmup_epochs": 1.5,
+        "label_smoothing": 0.1,
+        "augment": "light",
+        "tta_flip": False,
+    },
+    "best": {
+        "epochs": 40,
+        "batch_size": 128,
+        "optimizer": "sgd",
+        "lr": 0.05,
+        "schedule": "cosine",
+        "warmup_epochs": 2.0,
+        "label_smoothing": 0.1,
+        "augment": "strong",
+        "tta_flip": True,
+    },
+}
+
+
+def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        hint = did_you_mean(str(value), choices)
+        raise CnnkitError(f"{name} {value!r} is not known{hint}; choose one of: {', '.join(choices)}")
+
+
+def _check_range(
+    name: str,
+    value: object,
+    low: float,
+    high: float | None = None,
+    *,
+    integer: bool = False,
+    strict: bool = False,
+) -> None:
+    kind = int if integer else (int, float)
+    ok = isinstance(value, kind) and not isinstance(value, bool)
+    if ok:
+        number = float(value)  # type: ignore[arg-type]
+        ok = (number > low if strict else number >= low) and (high is None or number <= high)
+    if not ok:
+        bound = f"> {low}" if strict else f">= {low}"
+        if high is not None:
+            bound += f" and <= {high}"
+        what = "a whole number" if integer else "a number"
+        raise CnnkitError(f"{name} must be {what} {bound}, got {value!r}")

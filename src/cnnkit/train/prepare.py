@@ -1,0 +1,151 @@
+"""Before the loop: load the data a model needs, build the model for the data, make the optimizer.
+
+Which input shape the data is converted to:
+
+1. ``config.input_shape`` when given (``--input 3x64x64``);
+2. else a spec's explicit ``INPUT(CxHxW)`` (so ``digits`` 8x8 become 1x28x28 for a 28x28 spec);
+3. else the data's own shape: a bare ``INPUT`` takes it, and zoo models with a global
+   pool (ResNet, DenseNet, ...) train at the data's resolution with ``in_channels`` set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import torch
+from torch import nn
+
+from cnnkit.data.tensordata import DatasetInfo, Splits
+from cnnkit.errors import CnnkitError, ModelError
+from cnnkit.train.config import TrainConfig
+
+
+def derive_seed(seed: int, *parts: object) -> int:
+    """A 63-bit seed from ``seed`` and labels (e.g. "shuffle", epoch, rank), stable across runs.
+
+    Every epoch's randomness is drawn from generators seeded this way, so a resumed run
+    reproduces the uninterrupted one without saving generator states, under DDP too.
+    """
+    text = "/".join(str(p) for p in (seed, *parts)).encode()
+    return int.from_bytes(hashlib.sha256(text).digest()[:8], "little") >> 1
+
+
+def spec_input_shape(model: str) -> tuple[int, ...] | None:
+    """The explicit ``INPUT(...)`` shape of spec text, None for a bare INPUT or a zoo name."""
+    from cnnkit.nn.build import looks_like_spec, read_spec_text
+
+    if not looks_like_spec(model):
+        return None
+    from cnnkit.nn.spec import parse_spec
+
+    first = parse_spec(read_spec_text(model)).items[0]
+    shape = first.options.get("shape")  # type: ignore[union-attr]
+    return tuple(shape) if shape else None
+
+
+def target_input_shape(config: TrainConfig, model: str | nn.Module) -> tuple[int, ...] | None:
+    """The shape to convert the data to (None: keep the data's own)."""
+    if config.input_shape is not None:
+        return tuple(config.input_shape)
+    if isinstance(model, str):
+        return spec_input_shape(model)
+    shape = getattr(model, "input_shape", None)
+    return tuple(shape) if shape is not None else None
+
+
+def load_splits(config: TrainConfig, model: str | nn.Module) -> Splits:
+    """Load ``config.data`` with its validation split carved by ``config.seed``."""
+    from cnnkit.data.sources import load_dataset
+
+    return load_dataset(
+        config.data,
+        val_fraction=config.val_fraction,
+        seed=config.seed,
+        input_shape=target_input_shape(config, model),
+        limit=config.limit,
+    )
+
+
+def build_model(config: TrainConfig, info: DatasetInfo) -> tuple[nn.Module, dict[str, Any]]:
+    """Build ``config.model`` for data described by ``info``; returns (model, builder kwargs).
+
+    Uses the global torch RNG for the initial weights (the trainer seeds it first).
+    """
+    from cnnkit.nn.build import build, looks_like_spec, model_entry
+
+    num_classes = config.num_classes or info.num_classes
+    kwargs: dict[str, Any] = {}
+    if looks_like_spec(config.model):
+        from cnnkit.nn.build import read_spec_text
+        from cnnkit.nn.spec import parse_spec
+        from cnnkit.nn.spec.planner import final_fc
+
+        parsed = parse_spec(read_spec_text(config.model))
+        if final_fc(parsed.items) is not None:
+            kwargs["num_classes"] = num_classes
+        if spec_input_shape(config.model) is None:
+            kwargs["input_shape"] = tuple(info.input_shape)
+    else:
+        accepted = model_entry(config.model).accepted_arguments()
+        if "num_classes" in accepted:
+            kwargs["num_classes"] = num_classes
+        if "in_channels" in accepted:
+            kwargs["in_channels"] = config.in_channels or info.input_shape[0]
+    model = build(config.model, **kwargs)
+    check_fits(model, info, config.model)
+    return model, kwargs
+
+
+def check_fits(model: nn.Module, info: DatasetInfo, name: str) -> None:
+    """Run one zero sample through ``model`` (eval mode, no grad) to catch a shape mismatch early."""
+    shape = "x".join(map(str, info.input_shape))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros(1, *info.input_shape))
+    except (RuntimeError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelError(
+            f"the model cannot take {info.name}'s {shape} samples ({first}); pass --input with the "
+            f"shape it needs (see `cnnkit summary MODEL`), and the data will be converted to it"
+        ) from None
+    finally:
+        model.train(was_training)
+    if out.dim() != 2 or out.shape[1] < info.num_classes:
+        raise ModelError(
+            f"the model gives outputs of shape {tuple(out.shape[1:])} but {info.name} has "
+            f"{info.num_classes} classes; it needs (N, {info.num_classes}) logits (end the spec with FC)"
+        )
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """SGD (Nesterov) or AdamW. Weight decay applies to weights of dim >= 2 only:
+    biases and batch-norm scales are left undecayed, as is usual for CNNs."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    if not decay and not no_decay:
+        raise CnnkitError("the model has no trainable parameters; unfreeze some layers")
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    groups = [g for g in groups if g["params"]]
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(
+            groups, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov and config.momentum > 0
+        )
+    return torch.optim.AdamW(groups, lr=config.lr, betas=(config.momentum, 0.999))
+
+
+def model_name(model: nn.Module) -> str:
+    """The config's ``model`` for a model passed as an object: spec text or zoo name."""
+    from cnnkit.train.run import unwrap
+
+    inner = unwrap(model)
+    spec = getattr(inner, "spec", None)
+    if isinstance(spec, str):
+        return spec
+    zoo = getattr(inner, "zoo_name", None)
+    return zoo if isinstance(zoo, str) else type(inner).__name__

@@ -1,0 +1,276 @@
+"""``cnnkit.train``: train a model on a dataset, optionally into a run directory.
+
+    result = cnnkit.train("resnet20", "cifar10", epochs=30, out="runs/r20")
+    result = cnnkit.train(data="digits", preset="fast", limit=500)      # no files written
+    result = cnnkit.train(out="runs/r20", resume=True)                    # continue a killed run
+
+What one epoch does (see docs/training.md):
+
+1. shuffle the training split with a generator seeded from (seed, "shuffle", epoch) and
+   slice it into batches (``cnnkit.data.loader.batches``; under DDP each process takes
+   its shard of every batch);
+2. normalize each batch on the device and augment it there as one batched operation
+   (generator seeded from (seed, "augment", epoch, rank));
+3. forward under bf16 autocast where that is fast, label-smoothed cross-entropy, backward,
+   gradient clipping, a NaN/inf guard, and the optimizer step with the learning rate the
+   schedule gives for this step;
+4. evaluate the validation split, append one record to metrics.jsonl and write the
+   checkpoint (atomically), then stop early if validation accuracy has not improved for
+   ``early_stopping`` epochs.
+
+The torch global RNG (dropout) is seeded from (seed, "torch", epoch, rank) at each epoch
+start, and the initial weights from ``seed``; so a seeded CPU run repeats exactly, and
+a resumed run ends like an uninterrupted one without storing any generator state.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from cnnkit.data.tensordata import DatasetInfo, Splits
+from cnnkit.errors import CnnkitError, RunError
+from cnnkit.train import distributed
+from cnnkit.train.config import TrainConfig
+from cnnkit.train.evaluate import EvalResult, evaluate
+from cnnkit.train.loop import EpochRunner
+from cnnkit.train.prepare import build_model, load_splits, make_optimizer, model_name
+
+
+@dataclass
+class TrainResult:
+    """What a run produced. ``test`` is the plain test evaluation; ``test_tta`` the one with
+    flip TTA when ``tta_flip`` is set. ``model`` is the trained plain model (eval mode)."""
+
+    run_dir: Path | None
+    config: TrainConfig
+    info: DatasetInfo
+    model: nn.Module
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    test: EvalResult | None = None
+    test_tta: EvalResult | None = None
+    stopped_early: bool = False
+    seconds: float = 0.0  # wall time of the whole call, data loading and evaluation included
+    device: str = ""
+
+    @property
+    def test_accuracy(self) -> float | None:
+        best = self.test_tta or self.test
+        return best.accuracy if best is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_dir": str(self.run_dir) if self.run_dir is not None else None,
+            "test_accuracy": self.test_accuracy,
+            "test": self.test.to_dict() if self.test else None,
+            "test_tta": self.test_tta.to_dict() if self.test_tta else None,
+            "classes": list(self.info.classes),
+            "epochs_run": len(self.metrics),
+            "stopped_early": self.stopped_early,
+            "seconds": self.seconds,
+            "device": self.device,
+            "metrics": self.metrics,
+            "config": self.config.to_dict(),
+        }
+
+
+def train(
+    model: str | nn.Module | None = None,
+    data: str | Splits | None = None,
+    *,
+    config: TrainConfig | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    progress: bool | None = None,
+    quiet: bool = False,
+    command: str | None = None,
+    builder_kwargs: dict[str, Any] | None = None,
+    preset: str | None = "fast",
+    **overrides: Any,
+) -> TrainResult:
+    """Train ``model`` on ``data`` and return the result (and write ``out`` if given).
+
+    Args:
+        model: a zoo name, spec text, or a model made by cnnkit.build (default: the
+            config's model, i.e. :data:`cnnkit.train.config.DEFAULT_MODEL`).
+        data: a dataset name (default fashion-mnist) or already-loaded :class:`Splits`.
+        config: the full configuration; default: ``TrainConfig.from_preset(preset)``.
+        out: the run directory to write (None: write nothing, just return the result).
+        resume: continue the run in ``out`` from its last checkpoint, with its saved config.
+        progress: True for a rich bar, False for plain lines, None: a bar on a terminal.
+        quiet: print nothing.
+        command: the command line, recorded in report.md.
+        builder_kwargs: for a model passed as an object, the cnnkit.build arguments it was
+            made with beyond num_classes (e.g. in_channels), so the run can rebuild it.
+        preset: the preset the default config starts from ("fast" or "best").
+        **overrides: any TrainConfig field, e.g. ``epochs=3, lr=0.05``.
+
+    Raises:
+        RunError: a non-finite loss (the last epoch checkpoint stays), nothing to resume.
+        DataError / ModelError / CnnkitError: bad data, model or options.
+    """
+    started = time.perf_counter()
+    config = _resolve_config(model, data, config, out, resume, preset, overrides)
+    created_group = False
+    try:
+        from cnnkit.train.device import choose_device
+
+        created_group = distributed.setup(choose_device(config.device))
+        return _train(config, model, data, out, resume, progress, quiet, command, builder_kwargs, started)
+    finally:
+        if created_group:
+            distributed.teardown()
+
+
+def _resolve_config(
+    model: str | nn.Module | None,
+    data: str | Splits | None,
+    config: TrainConfig | None,
+    out: str | Path | None,
+    resume: bool,
+    preset: str | None,
+    overrides: dict[str, Any],
+) -> TrainConfig:
+    if resume:
+        if out is None:
+            raise RunError("resume needs the run directory: pass out=runs/NAME (or --resume runs/NAME)")
+        if overrides or config is not None:
+            raise RunError(
+                "a resumed run keeps the settings it started with; drop the other options, "
+                "or start a new run with --out"
+            )
+        from cnnkit.train.run import RunDir
+
+        run = RunDir(out)
+        if not run.file("config.json").is_file():
+            raise RunError(f"nothing to resume in {run.path}: it has no config.json; start a new run with --out")
+        return TrainConfig.from_dict(run.read_config())
+    base = config if config is not None else TrainConfig.from_preset(preset)
+    if isinstance(model, str):
+        overrides["model"] = model
+    elif isinstance(model, nn.Module):
+        overrides["model"] = model_name(model)
+    if isinstance(data, str):
+        overrides["data"] = data
+    elif isinstance(data, Splits):
+        overrides["data"] = data.info.name
+    return base.replace(**overrides) if overrides else base
+
+
+def _train(
+    config: TrainConfig,
+    model_arg: str | nn.Module | None,
+    data: str | Splits | None,
+    out: str | Path | None,
+    resume: bool,
+    progress: bool | None,
+    quiet: bool,
+    command: str | None,
+    builder_kwargs: dict[str, Any] | None,
+    started: float,
+) -> TrainResult:
+    from cnnkit.train.device import resolve_runtime
+
+    rank, world = distributed.rank(), distributed.world_size()
+    main = rank == 0
+    if config.batch_size % world:
+        raise CnnkitError(
+            f"--batch-size {config.batch_size} does not split evenly over {world} processes; "
+            f"use a multiple of {world}"
+        )
+
+    model_source = model_arg if isinstance(model_arg, nn.Module) else config.model
+    splits = data if isinstance(data, Splits) else load_splits(config, model_source)
+    info = splits.info
+    runtime = resolve_runtime(config.device, config.amp, config.channels_last, spatial_dims=len(info.input_shape) - 1)
+
+    torch.manual_seed(config.seed)  # the initial weights
+    if isinstance(model_arg, nn.Module):
+        raw, kwargs = model_arg, dict(builder_kwargs or {})
+    else:
+        raw, kwargs = build_model(config, info)
+
+    run = None
+    metadata = None
+    if out is not None:
+        from cnnkit.train.run import ModelMetadata, RunDir
+
+        metadata = ModelMetadata.describe(raw, info, builder_kwargs=kwargs)  # fails now if unsaveable
+        if main:
+            run = RunDir.create(out, exist_ok=resume)
+            if not resume:
+                run.write_config(config.to_dict())
+        else:
+            run = RunDir(out)
+
+    raw.to(runtime.device)
+    if runtime.channels_last:
+        raw.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(raw, config)
+    runner = EpochRunner(
+        raw, optimizer, splits, config, runtime, rank=rank, world=world, progress=progress, quiet=quiet or not main
+    )
+    if resume and run is not None:
+        runner.restore(run.path)
+    elif out is not None:
+        distributed.barrier()  # rank 0 has made the folder
+
+    try:
+        runner.fit(run if main else None)
+    except BaseException:
+        runner.close()
+        raise
+
+    # The test evaluation (every process its shard; figures all-reduced).
+    eval_model = runner.eval_model
+    kw = dict(
+        batch_size=config.eval_batch_size,
+        device=runtime.device,
+        amp_dtype=runtime.amp_dtype,
+        channels_last=runtime.channels_last,
+        shard=(rank, world),
+    )
+    test = evaluate(eval_model, splits.test, info, **kw) if len(splits.test) else None
+    test_tta = evaluate(eval_model, splits.test, info, tta_flip=True, **kw) if test and config.tta_flip else None
+    final = test_tta or test
+    if final is not None:
+        runner.progress.message(f"test accuracy {final.accuracy:.2%} on {final.num_samples} samples" + (" (flip TTA)" if test_tta else ""))
+    runner.close()
+
+    if run is not None and main and metadata is not None:
+        from cnnkit.train.report import write_report
+
+        run.save_model(raw, metadata)
+        if test is not None:
+            write_report(
+                run,
+                test=test,
+                tta=test_tta,
+                info=info,
+                config=config.to_dict(),
+                metrics=runner.metrics,
+                model=raw,
+                command=command,
+                device=runtime.describe(),
+                split_sizes={"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
+            )
+    distributed.barrier()
+    raw.eval()
+    return TrainResult(
+        run_dir=Path(out) if out is not None else None,
+        config=config,
+        info=info,
+        model=raw,
+        metrics=list(runner.metrics),
+        test=test,
+        test_tta=test_tta,
+        stopped_early=runner.stopped_early,
+        seconds=time.perf_counter() - started,
+        device=runtime.describe(),
+    )
+

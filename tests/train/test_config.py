@@ -1,0 +1,83 @@
+"""TrainConfig: presets, overrides, JSON round trip, and clear errors for bad values."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cnnkit.errors import CnnkitError
+from cnnkit.train.config import DEFAULT_MODEL, PRESETS, TrainConfig
+
+
+def test_defaults_are_valid_and_default_model_builds() -> None:
+    import cnnkit
+
+    config = TrainConfig()
+    assert config.model == DEFAULT_MODEL
+    model = cnnkit.build(config.model, input_shape=(1, 28, 28), num_classes=10)
+    import torch
+
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_preset_values_then_overrides(name: str) -> None:
+    config = TrainConfig.from_preset(name, epochs=2)
+    assert config.preset == name
+    assert config.epochs == 2
+    for key, value in PRESETS[name].items():
+        if key != "epochs":
+            assert getattr(config, key) == value
+
+
+def test_json_round_trip() -> None:
+    config = TrainConfig.from_preset("best", input_shape=(3, 32, 32), augment_options={"cutout": 8})
+    text = json.dumps(config.to_dict())
+    again = TrainConfig.from_dict(json.loads(text))
+    assert again == config
+    assert again.input_shape == (3, 32, 32)
+
+
+def test_unknown_key_suggests_the_closest() -> None:
+    with pytest.raises(CnnkitError, match="did you mean 'epochs'"):
+        TrainConfig.from_dict({"epochz": 3})
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"optimizer": "adamm"}, "did you mean 'adamw'"),
+        ({"schedule": "cosin"}, "did you mean 'cosine'"),
+        ({"epochs": 0}, "epochs must be a whole number >= 1"),
+        ({"lr": 0.0}, "lr must be a number > 0"),
+        ({"batch_size": 2.5}, "batch_size must be a whole number"),
+        ({"label_smoothing": 1.0}, "label_smoothing"),
+        ({"device": "tpu"}, "device 'tpu' is not known"),
+        ({"augment_options": {"cutuot": 4}}, "did you mean 'cutout'"),
+    ],
+)
+def test_bad_values_say_what_to_do(overrides: dict, message: str) -> None:
+    with pytest.raises(CnnkitError, match=message):
+        TrainConfig.from_preset("fast", **overrides)
+
+
+def test_unknown_preset() -> None:
+    with pytest.raises(CnnkitError, match="did you mean 'fast'"):
+        TrainConfig.from_preset("fats")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    epochs=st.integers(1, 500),
+    lr=st.floats(1e-6, 10.0, allow_nan=False),
+    batch_size=st.integers(1, 4096),
+    optimizer=st.sampled_from(["sgd", "adamw"]),
+    schedule=st.sampled_from(["onecycle", "cosine", "constant"]),
+    limit=st.one_of(st.none(), st.integers(1, 10**6)),
+)
+def test_round_trip_any_valid_config(epochs, lr, batch_size, optimizer, schedule, limit) -> None:
+    config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, schedule=schedule, limit=limit)
+    assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
