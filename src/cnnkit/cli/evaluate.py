@@ -7,6 +7,7 @@ when piped, JSON with --json).
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any, Optional
@@ -21,6 +22,15 @@ def _plot_name(data: str, split: str) -> str:
     return f"eval-{re.sub(r'[^A-Za-z0-9_.-]+', '-', data)}-{split}.png"
 
 
+def _finite(value: float) -> float | None:
+    """NaN (a class with no samples in the split) -> None, which JSON can hold."""
+    return None if math.isnan(value) else float(value)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
 def _eval_dict(ev: Any, plot: Path | None) -> dict[str, Any]:
     result = ev.result
     counts = result.confusion.cpu().long()
@@ -32,7 +42,7 @@ def _eval_dict(ev: Any, plot: Path | None) -> dict[str, Any]:
         "accuracy": float(result.accuracy),
         "loss": float(result.loss),
         "per_class": [
-            {"class": name, "samples": int(counts[i].sum()), "accuracy": float(result.per_class_accuracy[i])}
+            {"class": name, "samples": int(counts[i].sum()), "accuracy": _finite(result.per_class_accuracy[i])}
             for i, name in enumerate(ev.info.classes)
         ],
         "confusion": counts.tolist(),
@@ -54,13 +64,13 @@ def _print_eval(data: dict[str, Any]) -> None:
     if plain_output():
         print(f"\n{'class':<{width}}  {'samples':>7}  {'accuracy':>8}")
         for r in rows:
-            print(f"{r['class']:<{width}}  {r['samples']:>7,}  {r['accuracy'] * 100:>7.1f}%")
+            print(f"{r['class']:<{width}}  {r['samples']:>7,}  {_pct(r['accuracy']):>8}")
     else:
         table = Table(title="per-class accuracy")
         for column, justify in (("class", "left"), ("samples", "right"), ("accuracy", "right")):
             table.add_column(column, justify=justify)  # type: ignore[arg-type]
         for r in rows:
-            table.add_row(r["class"], f"{r['samples']:,}", f"{r['accuracy'] * 100:.1f}%")
+            table.add_row(r["class"], f"{r['samples']:,}", _pct(r["accuracy"]))
         console.print(table)
     # The matrix with class indices as headers keeps it narrow; the legend names them.
     matrix = data["confusion"]
@@ -86,6 +96,9 @@ def register(app: typer.Typer) -> None:
         tta: Optional[bool] = typer.Option(
             None, "--tta/--no-tta", help="Average with horizontally flipped inputs [default: as the run did]."
         ),
+        amp: Optional[str] = typer.Option(
+            None, "--amp", help="bf16 autocast: auto, bf16 or off [default: as the run trained]."
+        ),
         plot: Optional[Path] = typer.Option(
             None, "--plot", help="Where to write the confusion-matrix PNG [default: RUN/eval-DATA-SPLIT.png]."
         ),
@@ -108,7 +121,9 @@ def register(app: typer.Typer) -> None:
         from cnnkit.train.plots import write_confusion
         from cnnkit.train.predict import evaluate_run
 
-        ev = evaluate_run(run, data=data, split=split, batch_size=batch_size, device=device, tta_flip=tta)
+        ev = evaluate_run(
+            run, data=data, split=split, batch_size=batch_size, device=device, tta_flip=tta, amp=amp
+        )
         target = plot or Path(run) / _plot_name(ev.data, ev.split)
         write_confusion(
             target, ev.result.confusion, ev.info.classes,

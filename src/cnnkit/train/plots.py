@@ -62,20 +62,19 @@ def write_curves(path: str | Path, metrics: Sequence[dict[str, Any]], *, title: 
                 name = "train" if split == "train" else "validation"
                 ax.plot(xs, ys, style, color=colour, marker=marker, markersize=4, linewidth=1.6, label=name)
         if best is not None:
-            ax.axvline(best[0], color="0.5", linestyle=":", linewidth=1.2, label=f"best val (epoch {best[0]})")
+            mark = f"best val {best[1] * 100:.2f}% (epoch {best[0]})" if key == "acc" else "best val epoch"
+            ax.axvline(best[0], color="0.5", linestyle=":", linewidth=1.2, label=mark)
         ax.set_title(label)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.margins(x=0.06)
         ax.grid(True, alpha=0.3)
-        if ax.has_data():
-            ax.legend(loc="best", fontsize=9)
     acc_ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
     if best is not None:
-        acc_ax.plot([best[0]], [best[1] * 100], marker="*", markersize=13, color=_VAL, zorder=5)
-        acc_ax.annotate(
-            f"{best[1] * 100:.1f}%", (best[0], best[1] * 100), textcoords="offset points",
-            xytext=(0, -16), ha="center", fontsize=9, color=_VAL,
-        )
+        acc_ax.plot([best[0]], [best[1] * 100], marker="*", markersize=12, color=_VAL, linestyle="none", zorder=5)
+    for ax in (loss_ax, acc_ax):
+        if ax.has_data():
+            ax.legend(loc="best", fontsize=9)
     if not metrics:
         for ax in (loss_ax, acc_ax):
             ax.text(0.5, 0.5, "no epochs recorded", ha="center", va="center", transform=ax.transAxes)

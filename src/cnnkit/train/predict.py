@@ -97,7 +97,9 @@ def predict(
         try:
             pending.append((index, load_image(path, input_shape=loaded.input_shape)))
         except (CnnkitError, OSError) as err:
-            results[index] = FileError(str(path), str(err))
+            message = str(err)
+            prefix = f"{path}: "  # load_image names the file first; say it once
+            results[index] = FileError(str(path), message[len(prefix) :] if message.startswith(prefix) else message)
     k = min(topk, loaded.info.num_classes)
     with torch.inference_mode():
         for start in range(0, len(pending), batch_size):
@@ -136,18 +138,22 @@ def evaluate_run(
     batch_size: int | None = None,
     device: str = "auto",
     tta_flip: bool | None = None,
+    amp: str | None = None,
     download: bool = True,
 ) -> RunEvaluation:
     """Evaluate a run on ``split`` of ``data`` (default: the dataset it was trained on).
 
     The data is converted to the run's input shape and normalized with the run's own
-    mean and std. ``batch_size`` and ``tta_flip`` default to the run's configuration.
+    mean and std. ``batch_size``, ``tta_flip`` and ``amp`` (bf16 autocast: auto, bf16,
+    off) default to the run's configuration, so the figures match the run's report.
     Raises DataError when the dataset's class count differs from the model's.
     """
     from cnnkit.data.sources import load_dataset
-    from cnnkit.train.device import choose_device
+    from cnnkit.train.device import resolve_runtime
     from cnnkit.train.evaluate import evaluate
 
+    if amp is not None and amp not in ("auto", "bf16", "off"):
+        raise CnnkitError(f"unknown amp mode {amp!r}; choose auto, bf16 or off")
     if split not in SPLITS:
         raise CnnkitError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
     loaded = run if isinstance(run, LoadedRun) else load_run(run)
@@ -170,14 +176,23 @@ def evaluate_run(
     part = getattr(splits, split)
     if len(part) == 0:
         raise DataError(f"the {split} split of {name} is empty; choose another --split")
-    target = choose_device(device)
-    model = loaded.model.to(target)
+    runtime = resolve_runtime(
+        device,
+        amp or str(config.get("amp", "auto")),
+        str(config.get("channels_last", "auto")),
+        spatial_dims=len(loaded.input_shape) - 1,
+    )
+    model = loaded.model.to(runtime.device)
+    if runtime.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     result = evaluate(
         model,
         part,
         loaded.info,  # the run's normalization, not the new dataset's
         batch_size=batch_size or int(config.get("eval_batch_size", 1024)),
-        device=target,
+        device=runtime.device,
         tta_flip=bool(config.get("tta_flip", False)) if tta_flip is None else tta_flip,
+        amp_dtype=runtime.amp_dtype,
+        channels_last=runtime.channels_last,
     )
     return RunEvaluation(loaded, name, split, splits.info, result, list(splits.notes))
