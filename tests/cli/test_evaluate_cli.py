@@ -17,7 +17,7 @@ from cnnkit.data.tensordata import DatasetInfo
 from cnnkit.train.run import ModelMetadata, RunDir
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "train"))
-from runfactory import make_run  # noqa: E402
+from runfactory import make_run
 
 DIGITS_SPEC = "INPUT(1x8x8) -> CONV(8, k=3) -> BN -> RELU -> POOL(2) -> FC(10)"
 CONFIG = {"model": DIGITS_SPEC, "data": "digits", "seed": 3, "val_fraction": 0.2, "limit": 120, "eval_batch_size": 32}

@@ -12,7 +12,12 @@ from hypothesis import strategies as st
 from PIL import Image
 from sklearn.metrics import confusion_matrix
 
-from cnnkit.train.plots import best_epoch, confusion_counts, write_confusion, write_curves
+from cnnkit.train.plots import (
+    best_epoch,
+    confusion_counts,
+    write_confusion,
+    write_curves,
+)
 
 
 def _metrics(epochs: int) -> list[dict]:

@@ -17,7 +17,14 @@ from safetensors.torch import save_file
 
 import cnnkit
 from cnnkit.errors import RunError
-from cnnkit.train.run import FORMAT_VERSION, METADATA_KEY, ModelMetadata, RunDir, load_run, unwrap
+from cnnkit.train.run import (
+    FORMAT_VERSION,
+    METADATA_KEY,
+    ModelMetadata,
+    RunDir,
+    load_run,
+    unwrap,
+)
 
 
 def _same_outputs(a: torch.nn.Module, b: torch.nn.Module, shape: tuple[int, ...]) -> bool:

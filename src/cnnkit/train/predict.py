@@ -99,7 +99,7 @@ def predict(
         except (CnnkitError, OSError) as err:
             message = str(err)
             prefix = f"{path}: "  # load_image names the file first; say it once
-            results[index] = FileError(str(path), message[len(prefix) :] if message.startswith(prefix) else message)
+            results[index] = FileError(str(path), message.removeprefix(prefix))
     k = min(topk, loaded.info.num_classes)
     with torch.inference_mode():
         for start in range(0, len(pending), batch_size):
