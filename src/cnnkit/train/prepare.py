@@ -4,8 +4,8 @@ Which input shape the data is converted to:
 
 1. ``config.input_shape`` when given (``--input 3x64x64``);
 2. else a spec's explicit ``INPUT(CxHxW)`` (so ``digits`` 8x8 become 1x28x28 for a 28x28 spec);
-3. else the data's own shape: a bare ``INPUT`` takes it, and zoo models with a global
-   pool (ResNet, DenseNet, ...) train at the data's resolution with ``in_channels`` set.
+3. else the data's own shape: a bare ``INPUT`` takes it, and zoo models train at the
+   data's resolution with ``in_channels`` (and LeNet's ``input_size``) set to fit.
 """
 
 from __future__ import annotations
@@ -92,6 +92,8 @@ def build_model(config: TrainConfig, info: DatasetInfo) -> tuple[nn.Module, dict
             kwargs["num_classes"] = num_classes
         if "in_channels" in accepted:
             kwargs["in_channels"] = config.in_channels or info.input_shape[0]
+        if "input_size" in accepted and len(info.input_shape) == 3:
+            kwargs["input_size"] = list(info.input_shape[1:])  # LeNet-5 sizes its fc1 from it
     model = build(config.model, **kwargs)
     check_fits(model, info, config.model)
     return model, kwargs
