@@ -202,8 +202,8 @@ def _shift_by_groups(x: Tensor, offsets: Tensor, pad: int, fill: Tensor) -> Tens
     as a single slice ((2 pad + 1)^axes groups at most).
     """
     spatial = x.shape[2:]
-    padding = [pad] * (2 * len(spatial))
-    padded = F.pad(x - fill, padding) + fill  # (N, C, *(S + 2 pad))
+    padded = fill.expand(*x.shape[:2], *(s + 2 * pad for s in spatial)).clone()  # (N, C, *(S + 2 pad))
+    padded[(slice(None), slice(None)) + tuple(slice(pad, pad + s) for s in spatial)] = x  # exact copy
     out = torch.empty_like(x)
     shifts = offsets + pad  # (N, axes) in [0, 2 pad]
     key = torch.zeros(x.shape[0], dtype=torch.long)

@@ -59,7 +59,7 @@ def _convert_chunk(x: Tensor, shape: tuple[int, ...]) -> Tensor:
             raise DataError(f"cannot turn {xf.shape[1]}-channel images into {channels} channels; use 1 or 3 channels")
     if tuple(xf.shape[2:]) != (height, width):
         xf = F.interpolate(xf, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
-    return xf.round_().clamp_(0, 255).to(torch.uint8)
+    return xf.round().clamp(0, 255).to(torch.uint8)  # not in place: xf may be an expanded view
 
 
 def convert_images(x: Tensor, shape: tuple[int, ...], *, chunk: int = 2048) -> Tensor:

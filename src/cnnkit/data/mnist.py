@@ -26,18 +26,18 @@ FASHION_CLASSES = (
 )  # fmt: skip
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
 
-# name -> (folders under the data root, torchvision class name, system folders)
+# name -> (folders under the data root, torchvision class name)
 _LAYOUT = {
-    "fashion-mnist": (("fashion-mnist", "FashionMNIST/raw"), "FashionMNIST", (paths.SYSTEM_FASHION_MNIST,)),
-    "mnist": (("mnist", "MNIST/raw"), "MNIST", ()),
+    "fashion-mnist": (("fashion-mnist", "FashionMNIST/raw"), "FashionMNIST"),
+    "mnist": (("mnist", "MNIST/raw"), "MNIST"),
 }
 
 
 def candidates(name: str, root: str | Path | None = None) -> list[Path]:
     """Every folder searched for ``name``, in order."""
-    local, _, system = _LAYOUT[name]
     base = paths.data_root(root)
-    return [base / sub for sub in local] + list(system)
+    system = [paths.SYSTEM_FASHION_MNIST] if name == "fashion-mnist" else []  # read at call time
+    return [base / sub for sub in _LAYOUT[name][0]] + system
 
 
 def locate(name: str, root: str | Path | None = None) -> Path | None:
@@ -56,7 +56,7 @@ def _how_to_get(name: str, root: str | Path | None) -> str:
     ways.append(f"run once with internet access (cnnkit downloads into {paths.describe_root(root)})")
     ways.append(
         f"or copy the four files (train-images-idx3-ubyte.gz ...) into {base / _LAYOUT[name][0][0]} "
-        "or a folder named by $CNNKIT_DATA"
+        f"(or into {_LAYOUT[name][0][0]}/ under the folder $CNNKIT_DATA names)"
     )
     return "get it with " + ", ".join(ways)
 

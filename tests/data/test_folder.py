@@ -1,0 +1,85 @@
+"""folder:PATH datasets: layouts, conversion and every error a user can cause."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cnnkit.data.images import load_image
+from cnnkit.data.sources import load_dataset
+from cnnkit.errors import DataError
+
+
+def make_folder(root: Path, classes: dict[str, int], *, seed: int = 0) -> None:
+    """Class folders with PNG/JPEG images of mixed sizes and colour modes."""
+    rng = np.random.default_rng(seed)
+    for name, count in classes.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            h, w = int(rng.integers(10, 40)), int(rng.integers(10, 40))
+            image = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+            if i % 3 == 1:
+                image = image.convert("L")
+            suffix = ".jpg" if i % 2 else ".png"
+            image.save(root / name / f"{i}{suffix}")
+
+
+def test_flat_layout_carves_test_and_val(tmp_path: Path) -> None:
+    make_folder(tmp_path, {"cat": 10, "dog": 10})
+    (tmp_path / "cat" / "notes.txt").write_text("not an image: skipped")
+    (tmp_path / ".hidden").mkdir()
+    splits = load_dataset(f"folder:{tmp_path}", val_fraction=0.25, input_shape=(3, 16, 16))
+    assert splits.info.classes == ("cat", "dog")
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (12, 4, 4)
+    assert splits.train.x.shape[1:] == (3, 16, 16) and splits.train.x.dtype == torch.uint8
+    assert not splits.info.flip_ok and splits.info.kind == "image"
+    # Every stored sample is exactly what load_image makes of one of the files.
+    files = sorted((tmp_path / "cat").glob("*.*g")) + sorted((tmp_path / "dog").glob("*.*g"))
+    reference = torch.stack([load_image(f, input_shape=(3, 16, 16)) for f in files])
+    for x in splits.test.x:
+        assert (reference == x).flatten(1).all(1).any()
+
+
+def test_default_shape_and_train_test_layout(tmp_path: Path) -> None:
+    make_folder(tmp_path / "train", {"a": 4, "b": 4})
+    make_folder(tmp_path / "test", {"a": 2, "b": 1}, seed=1)
+    splits = load_dataset(f"folder:{tmp_path}", val_fraction=0.0)
+    assert splits.info.input_shape == (3, 64, 64)
+    assert len(splits.train) == 8 and len(splits.test) == 3
+    assert splits.test.y.tolist() == [0, 0, 1]
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (lambda root: None, "no such folder"),
+        (lambda root: root.mkdir(), "no class sub-folders"),
+        (lambda root: (make_folder(root, {"a": 2}), (root / "b").mkdir()), r"class folder .*b has no images"),
+        (lambda root: make_folder(root, {"only": 3}), "only one class"),
+        (lambda root: (make_folder(root, {"a": 2, "b": 2}), (root / "b" / "broken.png").write_bytes(b"\x89PNG junk")),
+         r"broken\.png: (not an image|damaged)"),
+    ],
+)
+def test_folder_errors_name_the_path(tmp_path: Path, setup, message: str) -> None:  # type: ignore[no-untyped-def]
+    root = tmp_path / "pets"
+    setup(root)
+    with pytest.raises(DataError, match=message):
+        load_dataset(f"folder:{root}")
+
+
+def test_test_class_unknown_to_train(tmp_path: Path) -> None:
+    make_folder(tmp_path / "train", {"a": 2, "b": 2})
+    make_folder(tmp_path / "test", {"a": 1, "c": 1})
+    with pytest.raises(DataError, match="test/c is not a class in train/"):
+        load_dataset(f"folder:{tmp_path}")
+
+
+def test_memory_limit_is_explained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_folder(tmp_path, {"a": 3, "b": 3})
+    monkeypatch.setenv("CNNKIT_MAX_DATA_GB", "0.00001")
+    with pytest.raises(DataError, match=r"over the 0\.0 GiB limit.*CNNKIT_MAX_DATA_GB"):
+        load_dataset(f"folder:{tmp_path}", input_shape=(3, 64, 64))
