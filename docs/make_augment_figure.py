@@ -16,13 +16,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import torch
 
-from cnnkit.atomic import save_figure  # noqa: E402
-from cnnkit.data.augment import Augment, AugmentConfig  # noqa: E402
-from cnnkit.data.sources import load_dataset  # noqa: E402
-from cnnkit.errors import DataError  # noqa: E402
+from cnnkit.atomic import save_figure
+from cnnkit.data.augment import Augment, AugmentConfig
+from cnnkit.data.sources import load_dataset
+from cnnkit.errors import DataError
 
 ROWS, DRAWS = 6, 4
 

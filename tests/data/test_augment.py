@@ -10,7 +10,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnnkit.data.augment import Augment, AugmentConfig, _shift_by_gather, _shift_by_groups, rotate_zoom
+from cnnkit.data.augment import (
+    Augment,
+    AugmentConfig,
+    _shift_by_gather,
+    _shift_by_groups,
+    rotate_zoom,
+)
 from cnnkit.data.tensordata import DatasetInfo
 from cnnkit.errors import DataError
 

@@ -66,7 +66,7 @@ def read_batch(path: Path, *, md5: str | None, fix: str) -> tuple[np.ndarray, np
         batch = _SafeUnpickler(io.BytesIO(data), encoding="latin1").load()
         images = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
         labels = np.asarray(batch["labels"], dtype=np.int64)
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 -- any malformed or refused pickle is a bad file
         raise DataError(f"{path} is not a CIFAR-10 batch ({err}); {fix}") from None
     if images.shape[0] != labels.shape[0]:
         raise DataError(f"{path}: {images.shape[0]} images but {labels.shape[0]} labels; {fix}")
@@ -93,7 +93,7 @@ def _download(root: str | Path | None) -> None:
     try:
         base.mkdir(parents=True, exist_ok=True)
         CIFAR10(root=str(base), train=True, download=True)
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 -- offline, proxy, disk full: all end in the same advice
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DataError(f"cifar10 is not on this machine and the download failed ({reason}); {_how_to_get(root)}") from None
 

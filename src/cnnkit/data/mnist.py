@@ -69,7 +69,7 @@ def _download(name: str, root: str | Path | None) -> Path:
     try:
         base.mkdir(parents=True, exist_ok=True)
         tv_class(root=str(base), train=True, download=True)
-    except Exception as err:  # offline, proxy, disk full: all end in the same advice
+    except Exception as err:  # noqa: BLE001 -- offline, proxy, disk full: all end in the same advice
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DataError(f"{name} is not on this machine and the download failed ({reason}); {_how_to_get(name, root)}") from None
     folder = base / _LAYOUT[name][1] / "raw"

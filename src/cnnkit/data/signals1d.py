@@ -49,7 +49,7 @@ def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {k: npz[k] for k in ("x", "y", "x_test", "y_test")}
-    except Exception:
+    except Exception:  # noqa: BLE001
         return None  # damaged or from an older layout: regenerate
 
 
