@@ -89,12 +89,17 @@ def convert_signals(x: Tensor, shape: tuple[int, ...]) -> Tensor:
     return x
 
 
-def channel_stats(x: Tensor, scale: float, *, max_samples: int = 20000) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and std of ``x / scale`` (N, C, ...), over at most ``max_samples`` samples.
+def channel_stats(
+    x: Tensor, scale: float, *, max_values: int = 20_000_000
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of ``x / scale`` (N, C, ...) over the first samples that
+    hold at most ``max_values`` numbers: 25,510 Fashion-MNIST images or 1,220 default
+    volumes, plenty for 3 decimals, and fast. (Training splits are already shuffled.)
 
     Rounded to 4 decimals so they read well in config files; std is never below 1e-3.
     """
-    sample = x[:max_samples].double() / scale
+    per_sample = max(1, x[0].numel()) if len(x) else 1
+    sample = x[: max(1, max_values // per_sample)].double() / scale
     dims = [0] + list(range(2, sample.dim()))
     mean = sample.mean(dim=dims)
     std = sample.std(dim=dims).clamp(min=1e-3)
