@@ -128,3 +128,10 @@ def test_option_errors() -> None:
         train(out="/nonexistent/run", resume=True)
     with pytest.raises(CnnkitError, match="cannot take blobs's 1x8x8 samples.*--input"):
         train("alexnet", tiny_splits(), epochs=1, **FAST)  # AlexNet needs large inputs
+
+
+def test_rich_progress_bar_runs_and_prints_epoch_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    options = dict(FAST, progress=True, quiet=False)
+    train(NO_BN_CNN, tiny_splits(), epochs=2, lr=0.1, **options)
+    err = capsys.readouterr().err
+    assert "epoch 1/2  loss" in err and "epoch 2/2  loss" in err and "test accuracy" in err
