@@ -77,7 +77,7 @@ def register(app: typer.Typer) -> None:
           cnnkit train                                   # default CNN on Fashion-MNIST, preset fast
           cnnkit train resnet20 --data cifar10 --preset best --name r20
           cnnkit train 'INPUT(1x28x28) -> [CONV(32, k=3) -> BN -> RELU -> POOL]*2 -> FC' --epochs 5
-          cnnkit train --data digits --input 1x28x28 --limit 500 --epochs 3 --json
+          cnnkit train --data digits --input 1x28x28 --limit 500 --epochs 5 --batch-size 32 --json
           cnnkit train --data folder:photos --input 3x64x64 --augment strong --tta
           cnnkit train --resume runs/fashion-mnist-default-1
           torchrun --nproc-per-node 2 -m cnnkit train --data mnist --name ddp
