@@ -6,6 +6,8 @@ The public API, importable from the package top level::
     model = cnnkit.build("resnet18", num_classes=10)
     net = cnnkit.from_spec("INPUT(1x28x28) -> [CONV(32, k=3) -> RELU -> POOL(2)]*2 -> FC(10)")
     print(cnnkit.summary(net))
+    result = cnnkit.train("resnet20", "fashion-mnist", epochs=5, out="runs/r20")
+    run = cnnkit.load_run("runs/r20")
 
 Names are imported lazily so that ``cnnkit --help`` answers without loading torch.
 """
@@ -35,12 +37,20 @@ _EXPORTS = {
     "LayerTable": "cnnkit.analysis.summary",
     "explain_layer": "cnnkit.analysis.formulas",
     "explain_conv": "cnnkit.analysis.convdemo",
+    "TrainConfig": "cnnkit.train.config",
+    "TrainResult": "cnnkit.train.trainer",
+    "load_run": "cnnkit.train.run",
+    "load_dataset": "cnnkit.data.sources",
+    "list_datasets": "cnnkit.data.sources",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = sorted([*_EXPORTS, "train"]) + ["__version__"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "train":
+        # the package cnnkit.train is callable: cnnkit.train(model, data, ...) trains
+        return importlib.import_module("cnnkit.train")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'cnnkit' has no attribute {name!r}")
