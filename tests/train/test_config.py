@@ -17,7 +17,7 @@ def test_defaults_are_valid_and_default_model_builds() -> None:
 
     config = TrainConfig()
     assert config.model == DEFAULT_MODEL
-    model = cnnkit.build(config.model, input_shape=(1, 28, 28), num_classes=10)
+    model = cnnkit.build(config.model, num_classes=10, in_channels=1)
     import torch
 
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)

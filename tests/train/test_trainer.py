@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -135,3 +136,12 @@ def test_rich_progress_bar_runs_and_prints_epoch_lines(capsys: pytest.CaptureFix
     train(NO_BN_CNN, tiny_splits(), epochs=2, lr=0.1, **options)
     err = capsys.readouterr().err
     assert "epoch 1/2  loss" in err and "epoch 2/2  loss" in err and "test accuracy" in err
+
+
+def test_flip_tta_only_where_a_mirror_image_keeps_the_label() -> None:
+    splits = tiny_splits()  # flip_ok is False: like digits, a mirrored image is another class
+    result = train(NO_BN_CNN, splits, epochs=1, tta_flip=True, **FAST)
+    assert result.test is not None and result.test_tta is None
+    flippable = dataclasses.replace(splits, info=dataclasses.replace(splits.info, flip_ok=True))
+    result = train(NO_BN_CNN, flippable, epochs=1, tta_flip=True, **FAST)
+    assert result.test_tta is not None

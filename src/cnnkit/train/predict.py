@@ -191,7 +191,8 @@ def evaluate_run(
         loaded.info,  # the run's normalization, not the new dataset's
         batch_size=batch_size or int(config.get("eval_batch_size", 1024)),
         device=runtime.device,
-        tta_flip=bool(config.get("tta_flip", False)) if tta_flip is None else tta_flip,
+        # by default as the run did: flip TTA only where a mirror image keeps the label
+        tta_flip=bool(config.get("tta_flip", False)) and loaded.info.flip_ok if tta_flip is None else tta_flip,
         amp_dtype=runtime.amp_dtype,
         channels_last=runtime.channels_last,
     )

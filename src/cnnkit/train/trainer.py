@@ -236,7 +236,9 @@ def _train(
         shard=(rank, world),
     )
     test = evaluate(eval_model, splits.test, info, **kw) if len(splits.test) else None
-    test_tta = evaluate(eval_model, splits.test, info, tta_flip=True, **kw) if test and config.tta_flip else None
+    # A mirror image keeps the label only where the data says so (clothes yes, digits no).
+    use_tta = config.tta_flip and info.flip_ok
+    test_tta = evaluate(eval_model, splits.test, info, tta_flip=True, **kw) if test and use_tta else None
     final = test_tta or test
     if final is not None:
         runner.progress.message(f"test accuracy {final.accuracy:.2%} on {final.num_samples} samples" + (" (flip TTA)" if test_tta else ""))

@@ -16,3 +16,4 @@ from cnnkit.nn.zoo import resnet_cifar  # noqa: F401
 from cnnkit.nn.zoo import densenet  # noqa: F401
 from cnnkit.nn.zoo import signal1d  # noqa: F401
 from cnnkit.nn.zoo import volume3d  # noqa: F401
+from cnnkit.nn.zoo import quicknet  # noqa: F401
