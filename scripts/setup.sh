@@ -30,6 +30,14 @@ if [ ! -x .venv/bin/python ]; then
     fi
 fi
 
+# Fashion-MNIST, the default dataset, from Debian's package where apt-get can install it
+# (cnnkit also looks in $CNNKIT_DATA and its cache, and downloads through torchvision).
+if [ ! -d /usr/share/datasets/fashion-mnist ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing Debian's dataset-fashion-mnist"
+    { apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null; } \
+        || echo "setup: could not install dataset-fashion-mnist; cnnkit will try to download it" >&2
+fi
+
 spec="."
 [ -n "$extras" ] && spec=".[$extras]"
 stamp=".venv/.cnnkit-setup-${extras:-base}"

@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
     @app.command("train")
     def train_command(
         model: Optional[str] = typer.Argument(
-            None, metavar="[MODEL_OR_SPEC]", help="A zoo name (cnnkit models), a spec in quotes, or a spec file [default: a small 3-block CNN]."
+            None, metavar="[MODEL_OR_SPEC]", help="A zoo name (cnnkit models), a spec in quotes, or a spec file [default: quicknet, see `cnnkit models`]."
         ),
         data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset name or folder:PATH [default: fashion-mnist]."),
         preset: str = typer.Option("fast", "--preset", "-p", help="Starting settings: fast or best (options below override them)."),
@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
 
         \b
         Examples:
-          cnnkit train                                   # default CNN on Fashion-MNIST, preset fast
+          cnnkit train                                   # quicknet on Fashion-MNIST, preset fast
           cnnkit train resnet20 --data cifar10 --preset best --name r20
           cnnkit train 'INPUT(1x28x28) -> [CONV(32, k=3) -> BN -> RELU -> POOL]*2 -> FC' --epochs 5
           cnnkit train --data digits --input 1x28x28 --limit 500 --epochs 5 --batch-size 32 --json

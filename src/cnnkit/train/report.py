@@ -112,7 +112,7 @@ def write_report(
         write_curves(run.file(CURVES), records, title=heading)
         write_confusion(
             run.file(CONFUSION), test.confusion, info.classes,
-            title=f"{info.name} test set: accuracy {test.accuracy * 100:.2f}% of {test.num_samples:,}",
+            title=f"{info.name} test set: accuracy {test.accuracy * 100:.2f}% of {test.num_samples:,} (cells: % of each true class)",
         )
     if train_seconds is None:
         train_seconds = sum(float(r.get("seconds", 0.0)) for r in records)
