@@ -22,8 +22,10 @@ from cnnkit.errors import CnnkitError
 def _default_out(model: Optional[str], data: str) -> Path:
     """runs/<data>-<model>-<n>: the first n not taken yet."""
     from cnnkit.nn.build import looks_like_spec
+    from cnnkit.train.config import DEFAULT_MODEL
 
-    tag = "default" if model is None else ("spec" if looks_like_spec(model) else model)
+    model = model or DEFAULT_MODEL
+    tag = "spec" if looks_like_spec(model) else model
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{data}-{tag}").strip("-").lower() or "run"
     number = 1
     while (Path("runs") / f"{stem}-{number}").exists():
@@ -79,7 +81,7 @@ def register(app: typer.Typer) -> None:
           cnnkit train 'INPUT(1x28x28) -> [CONV(32, k=3) -> BN -> RELU -> POOL]*2 -> FC' --epochs 5
           cnnkit train --data digits --input 1x28x28 --limit 500 --epochs 5 --batch-size 32 --json
           cnnkit train --data folder:photos --input 3x64x64 --augment strong --tta
-          cnnkit train --resume runs/fashion-mnist-default-1
+          cnnkit train --resume runs/fashion-mnist-quicknet-1
           torchrun --nproc-per-node 2 -m cnnkit train --data mnist --name ddp
         """
         from cnnkit.train.trainer import train
