@@ -74,6 +74,8 @@ class TrainConfig:
     channels_last: str = "auto"  # NHWC memory layout for 2-D models: auto (on), on, off
     compile: bool = False  # torch.compile the model (slow to start, faster per step)
     preset: str | None = None  # the preset these values started from, for the record
+    transfer: dict[str, Any] | None = None  # fine-tuning runs: source, freeze choice, per_class ...
+    #   (written by cnnkit.train.transfer; None for a run trained from scratch)
 
     def __post_init__(self) -> None:
         if isinstance(self.input_shape, list):

@@ -24,6 +24,7 @@ from cnnkit.train.checkpoint import load_checkpoint, save_checkpoint
 from cnnkit.train.config import TrainConfig
 from cnnkit.train.device import Runtime
 from cnnkit.train.evaluate import evaluate
+from cnnkit.train.freeze import keep_frozen_norms_in_eval
 from cnnkit.train.prepare import derive_seed
 from cnnkit.train.progress import make_progress
 from cnnkit.train.schedule import Schedule
@@ -158,6 +159,7 @@ class EpochRunner:
         aug_gen = torch.Generator(device=aug_device).manual_seed(derive_seed(config.seed, "augment", epoch, self.rank))
 
         self.train_model.train()
+        keep_frozen_norms_in_eval(self.raw)  # frozen layers (fine-tuning) keep their BN statistics
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
         seen = 0

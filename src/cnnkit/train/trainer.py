@@ -116,6 +116,10 @@ def train(
     """
     started = time.perf_counter()
     config = _resolve_config(model, data, config, out, resume, preset, overrides)
+    if resume and config.transfer and not isinstance(model, nn.Module):
+        from cnnkit.train.transfer import resume_finetune  # rebuilds the fine-tuning start first
+
+        return resume_finetune(out, progress=progress, quiet=quiet, command=command)  # type: ignore[arg-type]
     created_group = False
     try:
         from cnnkit.train.device import choose_device
