@@ -40,6 +40,7 @@ _EXPORTS = {
     "TrainConfig": "cnnkit.train.config",
     "TrainResult": "cnnkit.train.trainer",
     "load_run": "cnnkit.train.run",
+    "finetune": "cnnkit.train.transfer",
     "load_dataset": "cnnkit.data.sources",
     "list_datasets": "cnnkit.data.sources",
 }

@@ -30,6 +30,7 @@ app = typer.Typer(
         "  cnnkit datasets\n"
         "  cnnkit train                      # quicknet on Fashion-MNIST, about a minute\n"
         "  cnnkit eval runs/fashion-mnist-quicknet-1\n"
+        "  cnnkit finetune runs/fashion-mnist-quicknet-1 --data digits --per-class 10\n"
         "  cnnkit predict runs/fashion-mnist-quicknet-1 photo.png\n\n"
         "Add --debug before the command to see tracebacks."
     ),
@@ -51,9 +52,9 @@ def _root(
 def _register_commands() -> None:
     # Each module adds its commands; heavy imports (torch) happen inside the commands,
     # so `cnnkit --help` stays fast.
-    from cnnkit.cli import data, evaluate, explain_conv, models, summary, train
+    from cnnkit.cli import data, evaluate, explain_conv, finetune, models, summary, train
 
-    for module in (models, summary, explain_conv, data, train, evaluate):
+    for module in (models, summary, explain_conv, data, train, finetune, evaluate):
         module.register(app)
 
 
