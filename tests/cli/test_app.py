@@ -46,3 +46,16 @@ def test_parse_shape(text: str, shape: tuple[int, ...]) -> None:
 def test_parse_shape_rejects_nonsense(text: str) -> None:
     with pytest.raises(CnnkitError, match="not a shape"):
         parse_shape(text)
+
+
+def test_run_directory_from_out_name_or_the_next_free_number(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from cnnkit.cli.common import run_directory
+
+    assert run_directory(Path("x/y"), None, stem="s", root=tmp_path) == Path("x/y")
+    assert run_directory(None, "mine", stem="s", root=tmp_path) == tmp_path / "mine"
+    (tmp_path / "fashion-mnist-quicknet-1").mkdir()
+    assert run_directory(None, None, stem="Fashion-MNIST quicknet", root=tmp_path) == tmp_path / "fashion-mnist-quicknet-2"
+    with pytest.raises(CnnkitError, match="not both"):
+        run_directory(Path("a"), "b", stem="s", root=tmp_path)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -45,3 +47,19 @@ def parse_shape(text: str, *, what: str = "--input") -> tuple[int, ...]:
 def print_json(data: Any) -> None:
     """Print JSON to stdout (for programs: no rich markup, no wrapping)."""
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def run_directory(out: Path | None, name: str | None, *, stem: str, root: Path = Path("runs")) -> Path:
+    """Where a command writes its run: --out PATH, else --name NAME (root/NAME), else
+    root/STEM-N with the first N not taken yet. STEM is cleaned to a safe file name."""
+    if out is not None and name is not None:
+        raise CnnkitError("give either --out PATH or --name NAME (which means runs/NAME), not both")
+    if out is not None:
+        return out
+    if name:
+        return root / name
+    clean = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-").lower() or "run"
+    number = 1
+    while (root / f"{clean}-{number}").exists():
+        number += 1
+    return root / f"{clean}-{number}"

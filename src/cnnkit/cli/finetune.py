@@ -8,7 +8,6 @@ the run went (or everything as JSON).
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import sys
 from pathlib import Path
@@ -17,18 +16,6 @@ from typing import Any
 import typer
 
 from cnnkit.errors import CnnkitError
-
-
-def _default_out(data: str) -> Path:
-    """runs/<data>-finetune-<n>: the first n not taken yet."""
-    stem = (
-        re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{data}-finetune").strip("-").lower()
-        or "finetune"
-    )
-    number = 1
-    while (Path("runs") / f"{stem}-{number}").exists():
-        number += 1
-    return Path("runs") / f"{stem}-{number}"
 
 
 def register(app: typer.Typer) -> None:
@@ -180,10 +167,6 @@ def register(app: typer.Typer) -> None:
                 raise CnnkitError(
                     "give the target dataset with --data, e.g. --data digits or --data folder:PATH"
                 )
-            if out is not None and name is not None:
-                raise CnnkitError(
-                    "give either --out PATH or --name NAME (which means runs/NAME), not both"
-                )
             options: dict[str, Any] = {
                 "epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer,
                 "schedule": schedule, "weight_decay": weight_decay, "augment": augment, "limit": limit,
@@ -195,13 +178,9 @@ def register(app: typer.Typer) -> None:
                 from cnnkit.cli.common import parse_shape
 
                 shape = parse_shape(input_shape)
-            target = (
-                out
-                if out is not None
-                else Path("runs") / name
-                if name
-                else _default_out(data)
-            )
+            from cnnkit.cli.common import run_directory
+
+            target = run_directory(out, name, stem=f"{data}-finetune")
             result = finetune(
                 source, data, freeze=freeze, freeze_until=freeze_until, pretrained=pretrained,
                 per_class=per_class, normalization=normalize, input_shape=shape, preset=preset,

@@ -8,7 +8,6 @@ the run went and its test accuracy (or everything as JSON).
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import sys
 from pathlib import Path
@@ -17,20 +16,6 @@ from typing import Any, Optional
 import typer
 
 from cnnkit.errors import CnnkitError
-
-
-def _default_out(model: Optional[str], data: str) -> Path:
-    """runs/<data>-<model>-<n>: the first n not taken yet."""
-    from cnnkit.nn.build import looks_like_spec
-    from cnnkit.train.config import DEFAULT_MODEL
-
-    model = model or DEFAULT_MODEL
-    tag = "spec" if looks_like_spec(model) else model
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{data}-{tag}").strip("-").lower() or "run"
-    number = 1
-    while (Path("runs") / f"{stem}-{number}").exists():
-        number += 1
-    return Path("runs") / f"{stem}-{number}"
 
 
 def register(app: typer.Typer) -> None:
@@ -120,9 +105,12 @@ def register(app: typer.Typer) -> None:
                 from cnnkit.cli.common import parse_shape
 
                 given["input_shape"] = parse_shape(input_shape)
-            if out is not None and name is not None:
-                raise CnnkitError("give either --out PATH or --name NAME (which means runs/NAME), not both")
-            target = out if out is not None else Path("runs") / name if name else _default_out(model, data or "fashion-mnist")
+            from cnnkit.cli.common import run_directory
+            from cnnkit.nn.build import looks_like_spec
+            from cnnkit.train.config import DEFAULT_MODEL
+
+            tag = "spec" if looks_like_spec(model or DEFAULT_MODEL) else (model or DEFAULT_MODEL)
+            target = run_directory(out, name, stem=f"{data or 'fashion-mnist'}-{tag}")
             result = train(
                 model,
                 data,
