@@ -75,3 +75,21 @@ def test_report_without_optional_parts(tmp_path: Path) -> None:
     assert "test-time augmentation" not in text and "Best validation" not in text
     assert "| Training time | 0.0 s (0 epochs) |" in text
     assert not (run.path / "curves.png").exists()
+
+
+def test_report_names_the_source_of_a_fine_tuned_run(tmp_path: Path) -> None:
+    run, _, info = make_run(tmp_path / "ft", epochs=1)
+    y = torch.tensor([0, 1, 2])
+    transfer = {
+        "source": {"type": "run", "source": "runs/fmnist", "architecture": "quicknet", "dataset": "fashion-mnist"},
+        "per_class": 10,
+        "frozen": {"frozen_layers": ["features.stage1.conv1", "features.stage1.conv2"], "weighted_layers": 6},
+    }
+    config = {"model": "quicknet", "transfer": transfer}
+    text = write_report(run, test=_fake_eval(y, y, 3), info=info, config=config, plots=False).read_text()
+    assert (
+        "| Fine-tuned from | runs/fmnist (quicknet on fashion-mnist), 2 of 6 weighted layers frozen, "
+        "10 labelled examples per class |" in text
+    )
+    scratch = write_report(run, test=_fake_eval(y, y, 3), info=info, config={"model": "quicknet"}, plots=False)
+    assert "Fine-tuned from" not in scratch.read_text()

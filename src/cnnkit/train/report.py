@@ -72,6 +72,20 @@ def _per_class_rows(result: EvalLike, classes: Sequence[str]) -> list[str]:
     return rows
 
 
+def _transfer_summary(transfer: dict[str, Any]) -> str:
+    """'runs/fmnist (quicknet on fashion-mnist), 2 of 6 weighted layers frozen, 10 per class'."""
+    source = transfer.get("source") or {}
+    where = source.get("source", "?")
+    trained = ", ".join(str(source[k]) for k in ("architecture", "dataset") if source.get(k))
+    text = f"{where}" + (f" ({trained.replace(', ', ' on ')})" if trained else "")
+    frozen = transfer.get("frozen") or {}
+    if frozen.get("weighted_layers"):
+        text += f", {len(frozen.get('frozen_layers', []))} of {frozen['weighted_layers']} weighted layers frozen"
+    if transfer.get("per_class"):
+        text += f", {transfer['per_class']} labelled examples per class"
+    return text
+
+
 def write_report(
     run: RunDir | str | Path,
     *,
@@ -145,6 +159,9 @@ def write_report(
     lines.append(f"| Dataset | {info.name}" + (f" ({sizes})" if sizes else "") + " |")
     if info.source:
         lines.append(f"| Data source | {info.source} |")
+    transfer = config.get("transfer")
+    if transfer:
+        lines.append(f"| Fine-tuned from | {_transfer_summary(transfer)} |")
     if device:
         lines.append(f"| Device | {device} |")
     spec = getattr(unwrap(model), "spec", None) if model is not None else None
