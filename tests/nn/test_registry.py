@@ -42,3 +42,15 @@ def test_duplicate_name_is_rejected(registry: Registry[tuple[int, int]]) -> None
 def test_membership_and_listing(registry: Registry[tuple[int, int]]) -> None:
     assert "tinynet" in registry and "other" not in registry
     assert registry.names() == ["tinynet"] and len(registry) == 1
+
+
+def test_created_models_remember_their_arguments() -> None:
+    from torch import nn
+
+    reg: Registry[nn.Module] = Registry("model")
+
+    def linear(*, width: int = 4) -> nn.Module:
+        return nn.Linear(2, width)
+
+    reg.add(Entry("lin", linear, "a linear layer", (2,)))
+    assert reg.create("lin", width=7).builder_kwargs == {"width": 7}

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from tinydata import tiny_splits
 
 from cnnkit.data.tensordata import DatasetInfo, Splits, TensorSplit
 from cnnkit.train.predict import Prediction, predict
@@ -79,3 +80,31 @@ def test_eval_reproduces_the_trainers_test_figures(tmp_path: Path) -> None:
     assert ev.data == "digits" and ev.result.num_samples == result.test.num_samples
     assert torch.equal(ev.result.confusion, result.test.confusion)
     assert ev.result.accuracy == result.test.accuracy
+
+
+def test_a_zoo_model_with_custom_arguments_trains_saves_and_loads(tmp_path: Path) -> None:
+    """cnnkit.build records widths=..., so the run rebuilds the same (non-default) model."""
+    import cnnkit
+    from cnnkit.train.run import load_run
+    from cnnkit.train.trainer import train
+
+    model = cnnkit.build("quicknet", num_classes=3, in_channels=1, widths=(4, 6))
+    train(model, tiny_splits(), out=tmp_path / "q", epochs=1, batch_size=32, device="cpu", quiet=True)
+    loaded = load_run(tmp_path / "q")
+    assert loaded.metadata.builder_kwargs["widths"] == [4, 6]
+    assert loaded.model.features.stage2.conv1.out_channels == 6
+
+
+def test_a_model_the_run_cannot_rebuild_fails_before_training(tmp_path: Path) -> None:
+    import pytest
+    from torch import nn
+
+    import cnnkit
+    from cnnkit.errors import RunError
+    from cnnkit.train.trainer import train
+
+    model = cnnkit.build("quicknet", num_classes=3, in_channels=1, widths=(4, 6))
+    model.features.stage2.conv2 = nn.Conv2d(6, 6, 5, padding=2, bias=False)  # edited by hand
+    with pytest.raises(RunError, match="do not fit"):
+        train(model, tiny_splits(), out=tmp_path / "bad", epochs=1, device="cpu", quiet=True)
+    assert not (tmp_path / "bad" / "metrics.jsonl").exists()

@@ -13,6 +13,8 @@ linear layer (Network in Network ends in a 1x1 convolution).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -25,6 +27,7 @@ class CnnModel(nn.Module):
     features: nn.Module
     head: nn.Module
     zoo_name: str | None = None  # the registry name, set by zoo builders (pretrained loading uses it)
+    builder_kwargs: dict[str, Any] | None = None  # set by cnnkit.build: the arguments it was built with
 
     def __init__(self, features: nn.Module, head: nn.Module) -> None:
         super().__init__()

@@ -72,7 +72,11 @@ class Registry(Generic[T]):
                     f"{entry.name} does not take argument {key!r}{hint}; "
                     f"it takes: {', '.join(accepted) or 'nothing'}"
                 )
-        return entry.builder(**kwargs)
+        made = entry.builder(**kwargs)
+        if hasattr(made, "__dict__"):
+            # remembered so that a run directory can rebuild exactly this model
+            made.builder_kwargs = dict(kwargs)
+        return made
 
     def names(self) -> list[str]:
         return [e.name for e in self._entries.values()]

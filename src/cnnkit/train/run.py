@@ -88,7 +88,8 @@ class ModelMetadata:
         model whose classifier was replaced (fine-tuning) rebuilds with the right head.
         """
         model = unwrap(model)
-        kwargs = dict(builder_kwargs or {})
+        # cnnkit.build records the arguments a model was built with; explicit ones win
+        kwargs = {**(getattr(model, "builder_kwargs", None) or {}), **(builder_kwargs or {})}
         kwargs.pop("weights", None)  # pretrained weights are superseded by ours
         spec = getattr(model, "spec", None)
         zoo = getattr(model, "zoo_name", None)
@@ -130,6 +131,16 @@ class ModelMetadata:
             cnnkit_version=str(data.get("cnnkit_version", "?")),
             format_version=int(data["format_version"]),
         )
+
+    def verify(self, model: nn.Module) -> None:
+        """RunError unless :meth:`build` makes a model whose state dict fits ``model``'s.
+
+        The rebuild runs on the meta device (no memory, no initialization), so this is
+        cheap enough to call before training as well as before saving.
+        """
+        with torch.device("meta"):
+            expected = self.build().state_dict()
+        check_state(expected, unwrap(model).state_dict(), where="the model being saved")
 
     def build(self) -> nn.Module:
         """A freshly initialized model of this architecture (RunError if it cannot be built)."""
@@ -261,11 +272,9 @@ class RunDir:
         initialization) and compared with the weights, so a run that cannot be loaded
         later fails now, while the trainer can still say why.
         """
-        state = unwrap(model).state_dict()
         if verify:
-            with torch.device("meta"):
-                expected = metadata.build().state_dict()
-            check_state(expected, state, where="the model being saved")
+            metadata.verify(model)
+        state = unwrap(model).state_dict()
         return save_tensors(self.file(MODEL), state, metadata={METADATA_KEY: metadata.to_json()})
 
     def read_metadata(self) -> ModelMetadata:

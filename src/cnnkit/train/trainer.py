@@ -204,7 +204,8 @@ def _train(
     if out is not None:
         from cnnkit.train.run import ModelMetadata, RunDir
 
-        metadata = ModelMetadata.describe(raw, info, builder_kwargs=kwargs)  # fails now if unsaveable
+        metadata = ModelMetadata.describe(raw, info, builder_kwargs=kwargs)
+        metadata.verify(raw)  # a model the run could not rebuild fails now, not after training
         if main:
             run = RunDir.create(out, exist_ok=resume)
             if not resume:
