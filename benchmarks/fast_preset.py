@@ -2,8 +2,10 @@
 
 Baseline (plain PyTorch, benchmarks/_baseline.py): three conv-BN-ReLU-pool blocks of
 24/48/96 filters, SGD with one-cycle, random flips, batch 128, fp32; trained on all 60,000
-training images and tested after every epoch until test accuracy reaches 92%. Its time is
-training plus those test passes.
+training images and tested after every epoch. A one-cycle schedule only pays off at its
+end, so the baseline gets the fairest budget: it is run with one-cycle lengths of 6, 8,
+10, ... epochs in turn, and its time is that of the first run reaching 92% (training plus
+its test passes, up to the epoch where it got there).
 
 cnnkit: `cnnkit train --preset fast` as a user runs it (a fresh process: Python start,
 imports, data loading, training, validation, test with flip TTA, run directory and
@@ -34,8 +36,9 @@ from _baseline import test_accuracy, three_block_cnn, train_epochs  # noqa: E402
 TARGET = 0.92
 
 
-def run_baseline(max_epochs: int) -> tuple[float | None, int, float]:
-    """Seconds until test accuracy >= TARGET (None if never), epochs run, last accuracy."""
+def run_baseline(epochs: int) -> tuple[float | None, int, float]:
+    """One baseline run with a one-cycle of ``epochs``: seconds until test accuracy >=
+    TARGET (None if never), the epoch it got there (or the last), the last accuracy."""
     from cnnkit.data.sources import load_dataset
 
     splits = load_dataset("fashion-mnist", val_fraction=0.0)
@@ -50,13 +53,14 @@ def run_baseline(max_epochs: int) -> tuple[float | None, int, float]:
         acc = test_accuracy(model, splits.test.x, splits.test.y, mean, std)
         state["eval_s"] += time.perf_counter() - start
         state.update(epochs=epoch, acc=acc)
-        print(f"  baseline epoch {epoch}: test {acc:.2%} at {train_s + state['eval_s']:.1f} s", flush=True)
+        print(f"  baseline ({epochs}-epoch one-cycle) epoch {epoch}: test {acc:.2%} at "
+              f"{train_s + state['eval_s']:.1f} s", flush=True)
         if acc >= TARGET:
             state["reached"] = train_s + state["eval_s"]
             return True
         return False
 
-    train_epochs(model, x, y, epochs=max_epochs, batch_size=128, lr=0.1, mean=mean, std=std,
+    train_epochs(model, x, y, epochs=epochs, batch_size=128, lr=0.1, mean=mean, std=std,
                  after_epoch=after_epoch)
     return state["reached"], state["epochs"], state["acc"]
 
@@ -79,7 +83,8 @@ def run_cnnkit() -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3, help="cnnkit runs (median reported)")
-    parser.add_argument("--max-epochs", type=int, default=15, help="baseline epoch budget")
+    parser.add_argument("--baseline-epochs", type=int, nargs="+", default=[6, 8, 10, 12],
+                        help="one-cycle lengths the baseline tries, in order")
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load {os.getloadavg()[0]:.2f}")
@@ -95,12 +100,15 @@ def main() -> None:
 
     if args.skip_baseline:
         return
-    reached, epochs, acc = run_baseline(args.max_epochs)
-    if reached is None:
-        print(f"baseline: did not reach {TARGET:.0%} in {epochs} epochs (last {acc:.2%})")
-        return
-    print(f"baseline: {TARGET:.0%} reached after {epochs} epochs, {reached:.1f} s (training + test passes)")
-    print(f"ratio baseline time / cnnkit time: {reached / median_s:.2f}x (target >= 2)")
+    for budget in args.baseline_epochs:
+        reached, epoch, acc = run_baseline(budget)
+        if reached is not None:
+            print(f"baseline: {TARGET:.0%} reached at epoch {epoch} of a {budget}-epoch one-cycle, "
+                  f"{reached:.1f} s (training + test passes)")
+            print(f"ratio baseline time / cnnkit time: {reached / median_s:.2f}x (target >= 2)")
+            return
+        print(f"baseline: a {budget}-epoch one-cycle ended at {acc:.2%}, below {TARGET:.0%}")
+    print("baseline: never reached the target within the budgets tried")
 
 
 if __name__ == "__main__":
