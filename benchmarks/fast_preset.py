@@ -65,13 +65,13 @@ def run_baseline(epochs: int) -> tuple[float | None, int, float]:
     return state["reached"], state["epochs"], state["acc"]
 
 
-def run_cnnkit() -> tuple[float, float]:
+def run_cnnkit(preset: str = "fast") -> tuple[float, float]:
     """Wall seconds and final test accuracy (with TTA where the preset uses it)."""
     cli = Path(sys.executable).with_name("cnnkit")
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         done = subprocess.run(
-            [str(cli), "train", "--preset", "fast", "--out", f"{tmp}/run", "--json", "--quiet"],
+            [str(cli), "train", "--preset", preset, "--out", f"{tmp}/run", "--json", "--quiet"],
             capture_output=True, text=True, check=True, env={**os.environ, "CI": "1"},
         )
         seconds = time.perf_counter() - start
