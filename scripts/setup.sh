@@ -44,7 +44,7 @@ stamp=".venv/.cnnkit-setup-${extras:-base}"
 want="$(cat pyproject.toml | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "setup: installing cnnkit${extras:+ with [$extras]} into .venv (first time: about a minute)"
-    .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e "$spec"
+    .venv/bin/python -m pip install -qq --upgrade pip
+    .venv/bin/python -m pip install -qq -e "$spec"
     echo "$want" > "$stamp"
 fi
