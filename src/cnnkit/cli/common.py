@@ -63,3 +63,17 @@ def run_directory(out: Path | None, name: str | None, *, stem: str, root: Path =
     while (root / f"{clean}-{number}").exists():
         number += 1
     return root / f"{clean}-{number}"
+
+
+def result_lines(result: Any) -> list[str]:
+    """What `cnnkit train` and `cnnkit finetune` print after a run (a TrainResult):
+    test accuracy (and with flip TTA), time and device, and where the report is."""
+    lines = []
+    if result.test is not None:
+        lines.append(f"test accuracy: {result.test.accuracy:.2%} ({result.test.num_samples} samples)")
+    if result.test_tta is not None:
+        lines.append(f"test accuracy with flip TTA: {result.test_tta.accuracy:.2%}")
+    lines.append(f"time: {result.seconds:.1f} s on {result.device}")
+    if result.run_dir is not None:
+        lines.append(f"report: {result.run_dir / 'report.md'}")
+    return lines

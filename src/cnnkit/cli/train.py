@@ -129,12 +129,6 @@ def register(app: typer.Typer) -> None:
 
             print_json(result.to_dict())
             return
-        lines = [f"run: {result.run_dir}"]
-        if result.test is not None:
-            lines.append(f"test accuracy: {result.test.accuracy:.2%} ({result.test.num_samples} samples)")
-        if result.test_tta is not None:
-            lines.append(f"test accuracy with flip TTA: {result.test_tta.accuracy:.2%}")
-        lines.append(f"time: {result.seconds:.1f} s on {result.device}")
-        if result.run_dir is not None:
-            lines.append(f"report: {result.run_dir / 'report.md'}")
-        typer.echo("\n".join(lines))
+        from cnnkit.cli.common import result_lines
+
+        typer.echo("\n".join([f"run: {result.run_dir}", *result_lines(result)]))
