@@ -69,7 +69,9 @@ def write_curves(path: str | Path, metrics: Sequence[dict[str, Any]], *, title: 
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.margins(x=0.06)
         ax.grid(True, alpha=0.3)
-    acc_ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    # ticks at 1-2-5 steps (never 82.5 shown as "82%"); decimals follow the visible range
+    acc_ax.yaxis.set_major_locator(MaxNLocator(nbins=8, steps=[1, 2, 5, 10]))
+    acc_ax.yaxis.set_major_formatter(PercentFormatter(decimals=None))
     if best is not None:
         acc_ax.plot([best[0]], [best[1] * 100], marker="*", markersize=12, color=_VAL, linestyle="none", zorder=5)
     for ax in (loss_ax, acc_ax):
