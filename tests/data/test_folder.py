@@ -78,8 +78,9 @@ def test_test_class_unknown_to_train(tmp_path: Path) -> None:
         load_dataset(f"folder:{tmp_path}")
 
 
-def test_memory_limit_is_explained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_over_the_memory_limit_streams_instead_of_failing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     make_folder(tmp_path, {"a": 3, "b": 3})
     monkeypatch.setenv("CNNKIT_MAX_DATA_GB", "0.00001")
-    with pytest.raises(DataError, match=r"over the 0\.0 GiB limit.*CNNKIT_MAX_DATA_GB"):
-        load_dataset(f"folder:{tmp_path}", input_shape=(3, 64, 64))
+    splits = load_dataset(f"folder:{tmp_path}", input_shape=(3, 64, 64))
+    assert type(splits.train).__name__ == "FileSplit" and splits.train.sample_shape == (3, 64, 64)
+    assert any("streaming" in note and "CNNKIT_MAX_DATA_GB" in note for note in splits.notes)

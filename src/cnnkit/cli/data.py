@@ -43,7 +43,7 @@ def show_dataset(name: str, *, input_shape: tuple[int, ...] | None, download: bo
         "mean": list(info.mean),
         "std": list(info.std),
         "flip_ok": info.flip_ok,
-        "storage": str(splits.train.x.dtype).replace("torch.", ""),
+        "storage": str(splits.train.dtype).replace("torch.", ""),
         "source": info.source,
         "notes": list(splits.notes),
     }

@@ -18,7 +18,8 @@ from torch import Tensor
 
 from cnnkit.errors import DataError
 
-# In-memory datasets larger than this are refused with advice (override: $CNNKIT_MAX_DATA_GB).
+# In-memory datasets larger than this are refused with advice, or, for folder: datasets,
+# streamed from disk (override: $CNNKIT_MAX_DATA_GB).
 DEFAULT_MAX_GB = 8.0
 _LUMA = (0.299, 0.587, 0.114)
 
@@ -31,17 +32,23 @@ def max_bytes() -> int:
         raise DataError(f"$CNNKIT_MAX_DATA_GB={text!r} is not a number of gigabytes, e.g. 8 or 0.5") from None
 
 
-def check_fits(count: int, shape: tuple[int, ...], itemsize: int, what: str) -> None:
-    """Refuse a dataset whose in-memory size would pass the limit, saying how to proceed."""
+def nbytes(count: int, shape: tuple[int, ...], itemsize: int) -> int:
+    """Bytes ``count`` samples of ``shape`` take in memory."""
     need = count * itemsize
     for s in shape:
         need *= s
+    return need
+
+
+def check_fits(count: int, shape: tuple[int, ...], itemsize: int, what: str) -> None:
+    """Refuse a dataset whose in-memory size would pass the limit, saying how to proceed."""
+    need = nbytes(count, shape, itemsize)
     limit = max_bytes()
     if need > limit:
         raise DataError(
             f"{what}: {count:,} samples of {'x'.join(map(str, shape))} need {need / 2**30:.1f} GiB in memory, "
             f"over the {limit / 2**30:.1f} GiB limit; choose a smaller input shape or fewer images, "
-            "or raise the limit with $CNNKIT_MAX_DATA_GB (streaming from disk is not supported yet)"
+            "or raise the limit with $CNNKIT_MAX_DATA_GB (only folder: datasets stream from disk)"
         )
 
 

@@ -9,23 +9,24 @@ Files whose suffix is not an image type (README.txt, .DS_Store ...) and hidden f
 are skipped; an image that cannot be read stops loading with an error naming it.
 Every image is converted with :func:`cnnkit.data.images.load_image` (colour mode,
 cover-resize and centre crop) to the input shape, 3x64x64 unless a model asks for
-another, and the whole set is held in memory as uint8 (refused with advice above
-the limit in :mod:`convert`). Horizontal flips are off by default (``flip_ok`` is
+another. The whole set is held in memory as uint8 when it fits the limit of
+:func:`cnnkit.data.convert.max_bytes` (8 GiB, ``$CNNKIT_MAX_DATA_GB``); a bigger set
+stays on disk as :class:`~cnnkit.data.filesplit.FileSplit` parts whose batches
+DataLoader workers decode while the model trains. Horizontal flips are off by default (``flip_ok`` is
 False): a folder may hold text or digits; turn flips on in the trainer's augmentation
 when your classes are mirror-symmetric.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
 
-from cnnkit.data.convert import check_fits
-from cnnkit.data.images import IMAGE_SUFFIXES, load_image
+from cnnkit.data.convert import max_bytes, nbytes
+from cnnkit.data.filesplit import FileSplit
+from cnnkit.data.images import IMAGE_SUFFIXES
 from cnnkit.data.raw import RawData
-from cnnkit.data.tensordata import TensorSplit
 from cnnkit.errors import DataError
 
 DEFAULT_SHAPE = (3, 64, 64)
@@ -59,18 +60,14 @@ def scan(root: Path) -> dict[str, list[Path]]:
     return found
 
 
-def _read(files: list[tuple[Path, int]], shape: tuple[int, ...], what: str) -> TensorSplit:
-    check_fits(len(files), shape, 1, what)
-    x = torch.empty((len(files), *shape), dtype=torch.uint8)
-    with ThreadPoolExecutor(max_workers=4) as pool:  # Pillow decodes outside the GIL
-        for i, image in enumerate(pool.map(lambda f: load_image(f[0], input_shape=shape), files)):
-            x[i] = image
-    y = torch.tensor([label for _, label in files], dtype=torch.int64)
-    return TensorSplit(x, y)
+def _files(files: list[tuple[Path, int]], shape: tuple[int, ...]) -> FileSplit:
+    labels = torch.tensor([label for _, label in files], dtype=torch.int64)
+    return FileSplit(tuple(path for path, _ in files), labels, shape)
 
 
 def load(path: str | Path, *, input_shape: tuple[int, ...] | None = None) -> RawData:
-    """Read every image under ``path`` into uint8 (N, C, H, W) train (and test) splits."""
+    """Read every image under ``path`` into uint8 (N, C, H, W) train (and test) splits,
+    or, when they would pass the memory limit, keep them as streamed FileSplits."""
     root = Path(path).expanduser()
     shape = tuple(input_shape) if input_shape is not None else DEFAULT_SHAPE
     if len(shape) != 3 or shape[0] not in (1, 3):
@@ -87,13 +84,21 @@ def load(path: str | Path, *, input_shape: tuple[int, ...] | None = None) -> Raw
         if unknown:
             raise DataError(f"folder:{root}: test/{unknown[0]} is not a class in train/; use the same class folders in both")
         test_files = [(f, index[name]) for name, files in test_scan.items() for f in files]
-        test = _read(test_files, shape, f"folder:{root}/test")
+        test = _files(test_files, shape)
+    train = _files(train_files, shape)
+    need = nbytes(len(train) + (len(test) if test is not None else 0), shape, 1)
+    if need > max_bytes():
+        note = (
+            f"streaming {len(train_files)} training images in {len(classes)} classes from {root}: "
+            f"{need / 2**30:.1f} GiB would pass the {max_bytes() / 2**30:.1f} GiB memory limit ($CNNKIT_MAX_DATA_GB)"
+        )
+        return RawData(f"folder:{root}", "image", classes, train, test, str(root), flip_ok=False, notes=[note])
     return RawData(
         name=f"folder:{root}",
         kind="image",
         classes=classes,
-        train=_read(train_files, shape, f"folder:{root}"),
-        test=test,
+        train=train.read(),
+        test=test.read() if test is not None else None,
         source=str(root),
         flip_ok=False,
         notes=[f"read {len(train_files)} training images in {len(classes)} classes from {root}"],

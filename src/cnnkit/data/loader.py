@@ -10,6 +10,10 @@ agree. The permutation is cut to a multiple of ``world`` (the few samples past i
 left out of that epoch, a different few each epoch), then rank r takes positions
 r, r + world, r + 2 world ...: the parts are disjoint and equally sized, so every rank
 runs the same number of steps.
+
+A :class:`~cnnkit.data.filesplit.FileSplit` (a ``folder:`` set streamed from disk) gets
+batches in exactly the same order; they are decoded by DataLoader workers and arrive on
+the CPU (pinned when the split was moved to a CUDA device).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
+from cnnkit.data.filesplit import FileSplit, stream
 from cnnkit.data.tensordata import TensorSplit
 from cnnkit.errors import DataError
 
@@ -66,7 +71,7 @@ def epoch_order(
 
 
 def batches(
-    split: TensorSplit,
+    split: TensorSplit | FileSplit,
     *,
     batch_size: int,
     shuffle: bool,
@@ -84,9 +89,14 @@ def batches(
     """
     _check(batch_size, shard)
     n = len(split)
-    order = epoch_order(n, shuffle=shuffle, generator=generator, shard=shard, device=split.x.device)
+    streamed = isinstance(split, FileSplit)
+    order = epoch_order(n, shuffle=shuffle, generator=generator, shard=shard, device="cpu" if streamed else split.x.device)
     total = n if order is None else order.shape[0]
     stop = (total // batch_size) * batch_size if drop_last else total
+    if streamed:
+        index = torch.arange(n) if order is None else order
+        yield from stream(split, [index[s : min(s + batch_size, stop)].tolist() for s in range(0, stop, batch_size)])
+        return
     for start in range(0, stop, batch_size):
         end = min(start + batch_size, stop)
         if order is None:
@@ -94,3 +104,18 @@ def batches(
         else:
             index = order[start:end]
             yield split.x.index_select(0, index), split.y.index_select(0, index)
+
+
+def eval_batches(
+    split: TensorSplit | FileSplit, *, batch_size: int, shard: tuple[int, int] = (0, 1)
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """Every ``world``-th sample from ``rank`` in stored order, none left out (evaluation)."""
+    _check(batch_size, shard)
+    rank, world = shard
+    if isinstance(split, FileSplit):
+        index = list(range(rank, len(split), world))
+        yield from stream(split, [index[s : s + batch_size] for s in range(0, len(index), batch_size)])
+        return
+    x_all, y_all = split.x[rank::world], split.y[rank::world]
+    for begin in range(0, len(y_all), batch_size):
+        yield x_all[begin : begin + batch_size], y_all[begin : begin + batch_size]

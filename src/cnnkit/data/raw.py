@@ -8,11 +8,15 @@ and validation parts with seeds, computes mean/std and builds the :class:`Splits
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from cnnkit.data.tensordata import Kind, TensorSplit
+
+if TYPE_CHECKING:
+    from cnnkit.data.filesplit import FileSplit
 
 
 @dataclass
@@ -22,13 +26,14 @@ class RawData:
     ``train.x`` / ``test.x``: uint8 (N, C, H, W) images, uint8 (N, C, D, H, W) volumes or
     float32 (N, C, L) signals; labels int64 (N,). ``test`` is None when the source has
     no official test split (it is then carved from ``train`` with a fixed seed).
+    A ``folder:`` set too big for memory gives :class:`~cnnkit.data.filesplit.FileSplit` parts.
     """
 
     name: str
     kind: Kind
     classes: tuple[str, ...]
-    train: TensorSplit
-    test: TensorSplit | None
+    train: TensorSplit | FileSplit
+    test: TensorSplit | FileSplit | None
     source: str
     flip_ok: bool = False
     notes: list[str] = field(default_factory=list)

@@ -9,7 +9,8 @@ samples; this module then, the same way for all of them:
 2. carves the validation split from the training data with ``seed``;
 3. keeps at most ``limit`` samples per split (a seeded random subset) when asked;
 4. converts samples to ``input_shape`` when one is given (resize, channels 1 <-> 3);
-5. computes per-channel mean/std on the (final) training split.
+5. computes per-channel mean/std on the (final) training split (for a ``folder:`` set
+   streamed from disk, on a seeded sample of up to 1,000 of its files).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from cnnkit.data.filesplit import STATS_FILES, FileSplit
 from cnnkit.data.raw import RawData
 from cnnkit.data.tensordata import DatasetInfo, Kind, Splits, TensorSplit
 from cnnkit.errors import DataError, did_you_mean
@@ -28,6 +30,7 @@ DEFAULT_DATASET = "fashion-mnist"
 TEST_FRACTION = 0.2  # share carved for test from sources without a test split
 TEST_SEED = 1234  # fixed, so every run of a dataset tests on the same samples
 FOLDER_PREFIX = "folder:"
+Split = TensorSplit | FileSplit
 
 
 @dataclass(frozen=True)
@@ -124,12 +127,12 @@ def dataset_entry(name: str) -> DatasetEntry:
     return _ENTRIES[key][0]
 
 
-def _convert(kind: Kind, name: str, split: TensorSplit, shape: tuple[int, ...]) -> TensorSplit:
+def _convert(kind: Kind, name: str, split: Split, shape: tuple[int, ...]) -> Split:
     """One split converted to ``shape`` (images resize / change channels, signals resample)."""
     from cnnkit.data.convert import convert_images, convert_signals
 
-    native = tuple(split.x.shape[1:])
-    if shape == native:
+    native = split.sample_shape
+    if shape == native or isinstance(split, FileSplit):  # a streamed split is read at its shape
         return split
     if kind == "image":
         return TensorSplit(convert_images(split.x, shape), split.y)
@@ -138,14 +141,14 @@ def _convert(kind: Kind, name: str, split: TensorSplit, shape: tuple[int, ...]) 
     raise DataError(f"{name}: cannot convert volumes of {'x'.join(map(str, native))} to {'x'.join(map(str, shape))}")
 
 
-def _carve(split: TensorSplit, count: int, generator: torch.Generator) -> tuple[TensorSplit, TensorSplit]:
+def _carve(split: Split, count: int, generator: torch.Generator) -> tuple[Split, Split]:
     """A random ``count`` samples and the rest, each kept in their original order."""
     order = torch.randperm(len(split), generator=generator)
     taken, rest = order[:count].sort().values, order[count:].sort().values
     return split.subset(taken), split.subset(rest)
 
 
-def _limit(split: TensorSplit, limit: int | None, generator: torch.Generator) -> TensorSplit:
+def _limit(split: Split, limit: int | None, generator: torch.Generator) -> Split:
     if limit is None or len(split) <= limit:
         return split
     return _carve(split, limit, generator)[0]
@@ -196,12 +199,14 @@ def load_dataset(
     picker = torch.Generator().manual_seed(seed + 1)
     train, val, test = (_limit(s, limit, picker) for s in (train, val, test))
     # Convert after carving and limiting: a 500-sample demo never resizes all 70,000 images.
-    shape = shape if shape is not None else tuple(train.x.shape[1:])
+    shape = shape if shape is not None else train.sample_shape
     train, val, test = (_convert(raw.kind, raw.name, s, shape) for s in (train, val, test))
 
     from cnnkit.data.convert import channel_stats
 
-    mean, std = channel_stats(train.x, 1.0 if raw.kind == "signal" else 255.0)
+    # A streamed split: a seeded sample of its files (reading them all would take an epoch).
+    measured = train.sample(STATS_FILES, seed=seed) if isinstance(train, FileSplit) else train
+    mean, std = channel_stats(measured.x, 1.0 if raw.kind == "signal" else 255.0)
     info = DatasetInfo(
         name=raw.name, kind=raw.kind, input_shape=shape, classes=raw.classes,
         mean=mean, std=std, flip_ok=raw.flip_ok, source=raw.source,
@@ -209,7 +214,7 @@ def load_dataset(
     return Splits(train=train, val=val, test=test, info=info, notes=list(raw.notes))
 
 
-def few_shot(split: TensorSplit, per_class: int, *, generator: torch.Generator) -> TensorSplit:
+def few_shot(split: Split, per_class: int, *, generator: torch.Generator) -> Split:
     """``per_class`` random samples of every class in ``split`` (for few-label fine-tuning).
 
     Classes are those present in ``split.y``; the result keeps the original order.

@@ -19,10 +19,13 @@ this, on whatever device the batch is on.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from cnnkit.data.filesplit import FileSplit
 
 Kind = Literal["image", "signal", "volume"]
 
@@ -101,6 +104,15 @@ class TensorSplit:
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """One sample's stored shape, (C, H, W) / (C, L) / (C, D, H, W)."""
+        return tuple(self.x.shape[1:])
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.x.dtype
+
     def to(self, device: torch.device | str) -> TensorSplit:
         return TensorSplit(self.x.to(device), self.y.to(device))
 
@@ -112,11 +124,13 @@ class TensorSplit:
 class Splits:
     """train / val / test parts of one dataset plus its :class:`DatasetInfo`.
 
-    ``val`` is carved from the training data with a seed (never from test).
+    ``val`` is carved from the training data with a seed (never from test). A ``folder:``
+    set too big for memory has :class:`~cnnkit.data.filesplit.FileSplit` parts instead
+    (same interface, batches streamed from disk by :func:`cnnkit.data.loader.batches`).
     """
 
-    train: TensorSplit
-    val: TensorSplit
-    test: TensorSplit
+    train: TensorSplit | FileSplit
+    val: TensorSplit | FileSplit
+    test: TensorSplit | FileSplit
     info: DatasetInfo
     notes: list[str] = field(default_factory=list)  # e.g. "found under /usr/share/datasets/..."

@@ -1,11 +1,12 @@
-"""Evaluate a classifier on an in-memory split: accuracy, loss, per-class accuracy, confusion.
+"""Evaluate a classifier on a split: accuracy, loss, per-class accuracy, confusion.
 
     result = evaluate(model, splits.test, splits.info, batch_size=1024, device="cpu")
     result.accuracy            # fraction correct, 0..1
     result.confusion           # int64 (C, C): rows = true class, columns = predicted
     result.per_class_accuracy  # [C] fraction of each true class predicted right (nan if absent)
 
-The split holds stored values (uint8 images or float signals); each batch is moved to the
+The split holds stored values (uint8 images or float signals), in memory or, for a
+:class:`~cnnkit.data.filesplit.FileSplit`, streamed from disk; each batch is moved to the
 device and normalized with ``info.normalize`` there. With ``tta_flip`` the logits of
 each image and of its mirror image are averaged (images only).
 
@@ -25,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cnnkit.data.filesplit import FileSplit
+from cnnkit.data.loader import eval_batches
 from cnnkit.data.tensordata import DatasetInfo, TensorSplit
 from cnnkit.errors import CnnkitError
 
@@ -56,7 +59,7 @@ class EvalResult:
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
-    split: TensorSplit,
+    split: TensorSplit | FileSplit,
     info: DatasetInfo,
     *,
     batch_size: int = 1024,
@@ -91,13 +94,12 @@ def evaluate(
     model.eval()
     start = time.perf_counter()
 
-    x_all, y_all = split.x[rank::world], split.y[rank::world]
     confusion = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=device)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     predictions = []
-    for begin in range(0, len(y_all), batch_size):
-        xb = info.normalize(x_all[begin : begin + batch_size].to(device, non_blocking=True))
-        yb = y_all[begin : begin + batch_size].to(device, non_blocking=True)
+    for x_part, y_part in eval_batches(split, batch_size=batch_size, shard=shard):
+        xb = info.normalize(x_part.to(device, non_blocking=True))
+        yb = y_part.to(device, non_blocking=True)
         logits = _forward(model, xb, device, amp_dtype, channels_last)
         if tta_flip:
             logits = (logits + _forward(model, xb.flip(-1), device, amp_dtype, channels_last)) / 2
