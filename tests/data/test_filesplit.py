@@ -132,3 +132,20 @@ def test_a_streamed_folder_trains_end_to_end(folder: Path, monkeypatch: pytest.M
     record = result.metrics[-1]
     assert record["epoch"] == 1 and np.isfinite(record["train_loss"]) and record["val_acc"] is not None
     assert result.test is not None and result.test.num_samples == 7  # 20 % of 36 files
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_file_corrupted_after_loading_is_a_one_line_error(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, workers: str
+) -> None:
+    """Inside a DataLoader worker, PyTorch wraps the error in a multi-line report; the
+    user still gets our one line naming the file."""
+    _, streamed = both(folder, monkeypatch)
+    broken = Path(streamed.train.paths[0])
+    broken.write_bytes(b"not a png any more")
+    monkeypatch.setenv("CNNKIT_DATA_WORKERS", workers)
+    with pytest.raises(DataError) as info:
+        for _ in batches(streamed.train, batch_size=8, shuffle=False):
+            pass
+    message = str(info.value)
+    assert "\n" not in message and broken.name in message

@@ -122,4 +122,16 @@ def stream(split: FileSplit, index_batches: list[list[int]]) -> Iterator[tuple[T
         num_workers=workers,
         pin_memory=split.device.type == "cuda",
     )
-    yield from loader
+    try:
+        yield from loader
+    except DataError as err:
+        raise DataError(_worker_message(str(err))) from None
+
+
+def _worker_message(text: str) -> str:
+    """A worker's DataError arrives wrapped in PyTorch's multi-line report ("Caught
+    DataError in DataLoader worker process 0 ... Original Traceback ..."); keep only our
+    one-line message, its last line after the exception name."""
+    last = text.strip().splitlines()[-1] if text.strip() else text
+    marker = "DataError: "
+    return last.split(marker, 1)[1] if marker in last else last
