@@ -120,7 +120,7 @@ def write_confusion(
     ax = fig.subplots()
     image = ax.imshow(rates.numpy() * 100, cmap="Blues", vmin=0.0, vmax=100.0)
     bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03)
-    bar.set_label("% of the true class (cells show the same number)")
+    bar.set_label("% of the true class")
     ax.set_xticks(range(size))
     ax.set_yticks(range(size))
     ax.set_xticklabels(list(classes), rotation=45 if size > 4 else 0, ha="right" if size > 4 else "center")
