@@ -60,21 +60,25 @@ def run_baseline(epochs: int) -> tuple[float | None, int, float]:
             return True
         return False
 
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     train_epochs(model, x, y, epochs=epochs, batch_size=128, lr=0.1, mean=mean, std=std,
-                 after_epoch=after_epoch)
+                 after_epoch=after_epoch, device=device)
     return state["reached"], state["epochs"], state["acc"]
 
 
 def run_cnnkit(preset: str = "fast") -> tuple[float, float]:
     """Wall seconds and final test accuracy (with TTA where the preset uses it)."""
-    cli = Path(sys.executable).with_name("cnnkit")
+    # `python -m cnnkit` rather than the console script: the same process a user starts,
+    # and it also works where cnnkit is on PYTHONPATH but not installed (a GPU box).
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         done = subprocess.run(
-            [str(cli), "train", "--preset", preset, "--out", f"{tmp}/run", "--json", "--quiet"],
-            capture_output=True, text=True, check=True, env={**os.environ, "CI": "1"},
+            [sys.executable, "-m", "cnnkit", "train", "--preset", preset, "--out", f"{tmp}/run", "--json", "--quiet"],
+            capture_output=True, text=True, env={**os.environ, "CI": "1"},
         )
         seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"cnnkit train --preset {preset} failed (exit {done.returncode}):\n{done.stderr}")
     result = json.loads(done.stdout)
     best = result.get("test_tta") or result["test"]
     return seconds, best["accuracy"]

@@ -35,12 +35,12 @@ from cnnkit.train.device import resolve_runtime  # noqa: E402
 from cnnkit.train.trainer import train  # noqa: E402
 
 
-def plain(splits, batch_size: int, *, fast_math: bool) -> float:  # type: ignore[no-untyped-def]
+def plain(splits, batch_size: int, *, fast_math: bool, device: torch.device) -> float:  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
     model = cnnkit.build("quicknet", num_classes=10, in_channels=1)
     mean, std = splits.info.mean[0], splits.info.std[0]
     seconds = train_epochs(model, splits.train.x, splits.train.y, epochs=1, batch_size=batch_size, lr=0.1,
-                           mean=mean, std=std, autocast=fast_math, channels_last=fast_math)
+                           mean=mean, std=std, autocast=fast_math, channels_last=fast_math, device=device)
     return (len(splits.train) // batch_size) * batch_size / seconds
 
 
@@ -62,8 +62,8 @@ def main() -> None:
           f"runtime: {runtime.describe()}; {len(splits.train):,} training images, batch {args.batch_size}")
     rates: dict[str, list[float]] = {"A": [], "B": [], "C": []}
     for i in range(args.repeats):
-        rates["A"].append(plain(splits, args.batch_size, fast_math=False))
-        rates["B"].append(plain(splits, args.batch_size, fast_math=fast_math))
+        rates["A"].append(plain(splits, args.batch_size, fast_math=False, device=runtime.device))
+        rates["B"].append(plain(splits, args.batch_size, fast_math=fast_math, device=runtime.device))
         rates["C"].append(trainer(splits, args.batch_size))
         print(f"  round {i + 1}: " + "  ".join(f"{k} {v[-1]:,.0f} img/s" for k, v in rates.items()), flush=True)
     med = {k: statistics.median(v) for k, v in rates.items()}
