@@ -1,0 +1,255 @@
+"""The model being looked into, with what it takes to feed it and to show its inputs.
+
+Every interpretation method works on a :class:`Subject`: a trained image classifier in
+eval mode plus its :class:`~cnnkit.data.tensordata.DatasetInfo` (input shape, class names,
+normalization). :func:`open_subject` makes one from
+
+- a run directory written by ``cnnkit train`` / ``cnnkit finetune`` (the usual case), or
+- a zoo name with torchvision weights (``resnet18`` + ``IMAGENET1K_V1`` or a local
+  ``.pth``/``.safetensors`` file), which brings ImageNet's classes and normalization.
+
+Three tensor formats meet here, and every method says which one it takes:
+
+- *stored*: uint8 (C, H, W) or (N, C, H, W), 0..255, as :func:`load_image` returns;
+- *input*: float32 (N, C, H, W), normalized, what the model sees;
+- *pixels*: float32 (N, C, H, W) in [0, 1], what a person sees (for plotting).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from cnnkit.data.tensordata import DatasetInfo
+from cnnkit.errors import CnnkitError, ModelError, RunError, ShapeError, did_you_mean
+
+
+@dataclass
+class Subject:
+    """A trained image classifier ready for interpretation.
+
+    ``model`` is in eval mode and float32, with every in-place activation turned into an
+    out-of-place one (hooks and attribution methods must see unmodified layer outputs).
+    ``name`` is short, for picture titles; ``path`` is the run directory (None for a
+    zoo model with torchvision weights).
+    """
+
+    model: nn.Module
+    info: DatasetInfo
+    name: str
+    path: Path | None = None
+
+    # ---- what the model expects -------------------------------------------------------
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) without the batch."""
+        c, h, w = self.info.input_shape
+        return (c, h, w)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.info.classes
+
+    @property
+    def num_classes(self) -> int:
+        return self.info.num_classes
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # ---- converting between the three formats ---------------------------------------
+    def load_image(self, path: str | Path) -> Tensor:
+        """An image file of any size and colour mode -> stored uint8 (C, H, W), converted
+        as the model's input shape says (DataError naming the file when it cannot be read)."""
+        from cnnkit.data.images import load_image
+
+        return load_image(path, input_shape=self.input_shape)
+
+    def check_stored(self, x: Tensor) -> Tensor:
+        """Validate a stored image or batch and return it as uint8 (N, C, H, W).
+
+        ShapeError, saying what was expected, for the wrong rank, channels or size.
+        """
+        if x.dim() == 3:
+            x = x.unsqueeze(0)
+        expected = "x".join(map(str, self.input_shape))
+        if x.dim() != 4 or tuple(x.shape[1:]) != self.input_shape:
+            got = "x".join(map(str, x.shape))
+            raise ShapeError(
+                f"{self.name} takes images of {expected} (CxHxW), got a tensor of {got}; "
+                "load files with Subject.load_image, which converts size and colour mode"
+            )
+        if x.dtype != torch.uint8:
+            raise ShapeError(f"stored images are uint8 0..255, got {x.dtype}; use to_input for float pixels")
+        return x
+
+    def to_input(self, x: Tensor) -> Tensor:
+        """Stored uint8 (C, H, W) or (N, C, H, W) -> normalized float input (N, C, H, W)
+        on the model's device."""
+        return self.info.normalize(self.check_stored(x).to(self.device))
+
+    def pixels_to_input(self, pixels: Tensor) -> Tensor:
+        """Pixels in [0, 1] (N, C, H, W) -> normalized input; differentiable."""
+        mean, std = self._stats(pixels)
+        return (pixels - mean) / std
+
+    def input_to_pixels(self, x: Tensor) -> Tensor:
+        """Normalized input (N, C, H, W) -> pixels (not clamped; clamp to show); differentiable."""
+        mean, std = self._stats(x)
+        return x * std + mean
+
+    def input_bounds(self, *, device: torch.device | None = None) -> tuple[Tensor, Tensor]:
+        """(low, high), each (1, C, 1, 1): the normalized values of pixel 0 and pixel 1.
+
+        Optimizers over the input clamp to these so every image they make is a real one.
+        """
+        zeros = torch.zeros(1, self.input_shape[0], 1, 1, device=device or self.device)
+        return self.pixels_to_input(zeros), self.pixels_to_input(zeros + 1)
+
+    def _stats(self, like: Tensor) -> tuple[Tensor, Tensor]:
+        shape = (1, -1, 1, 1)
+        mean = torch.tensor(self.info.mean, device=like.device, dtype=like.dtype).view(shape)
+        std = torch.tensor(self.info.std, device=like.device, dtype=like.dtype).view(shape)
+        return mean, std
+
+    # ---- predictions, classes and layers -----------------------------------------------
+    @torch.no_grad()
+    def probabilities(self, x: Tensor) -> Tensor:
+        """Normalized input (N, C, H, W) -> softmax probabilities (N, classes)."""
+        return torch.softmax(self.model(x).float(), dim=1)
+
+    def class_index(self, target: int | str) -> int:
+        """A class index (0-based, or its decimal text) or a class name (any case) -> index.
+
+        CnnkitError naming the valid range and the closest name otherwise.
+        """
+        text = str(target).strip()
+        if text.lstrip("-").isdigit():
+            index = int(text)
+            if 0 <= index < self.num_classes:
+                return index
+            raise CnnkitError(
+                f"class {index} is out of range: {self.name} has classes 0..{self.num_classes - 1} "
+                f"({_some(self.classes)})"
+            )
+        lowered = [c.lower() for c in self.classes]
+        if text.lower() in lowered:
+            return lowered.index(text.lower())
+        raise CnnkitError(
+            f"{text!r} is not a class of {self.name}{did_you_mean(text, self.classes)}; "
+            f"give a name or an index 0..{self.num_classes - 1} ({_some(self.classes)})"
+        )
+
+    def layer(self, name: str) -> nn.Module:
+        """The module called ``name`` in ``model.named_modules()`` (e.g. ``features.stage2.conv1``).
+
+        CnnkitError with the closest names and the convolution layers otherwise.
+        """
+        modules = dict(self.model.named_modules())
+        if name and name in modules:
+            return modules[name]
+        convs = conv_layer_names(self.model)
+        where = f"`cnnkit interpret layers {self.path}`" if self.path else "`cnnkit interpret layers`"
+        raise CnnkitError(
+            f"{self.name} has no layer {name!r}{did_you_mean(name, [n for n in modules if n])}; "
+            f"its convolutions are {_some(convs, 6)}; {where} lists every layer"
+        )
+
+
+def conv_layer_names(model: nn.Module) -> list[str]:
+    """Names of the convolution layers, in the order they are registered (input to output)."""
+    kinds = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+    return [name for name, module in model.named_modules() if isinstance(module, kinds)]
+
+
+def _some(names: tuple[str, ...] | list[str], limit: int = 10) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def _out_of_place(model: nn.Module) -> nn.Module:
+    for module in model.modules():
+        if getattr(module, "inplace", False) is True:
+            module.inplace = False  # type: ignore[assignment]
+    return model
+
+
+def subject_from_model(model: nn.Module, info: DatasetInfo, *, name: str = "model", path: Path | None = None) -> Subject:
+    """Wrap an in-memory image classifier (eval mode, float32, no in-place activations)."""
+    if info.kind != "image" or len(info.input_shape) != 3:
+        raise RunError(
+            f"{name} was trained on {info.kind} data ({info.name}); interpretation pictures are "
+            "made for image models (input CxHxW)"
+        )
+    model = _out_of_place(model.float().eval())
+    for p in model.parameters():
+        p.requires_grad_(False)  # methods differentiate w.r.t. the input only
+    return Subject(model, info, name, path)
+
+
+def open_subject(source: str | Path, *, weights: str | None = None, device: str | torch.device = "cpu") -> Subject:
+    """A run directory, or a zoo name plus torchvision ``weights`` -> :class:`Subject`.
+
+    ``weights`` is a torchvision weights name (``IMAGENET1K_V1``, ``DEFAULT``; downloaded
+    once into the torch hub cache) or a local checkpoint file; it is only for zoo names.
+    """
+    text = str(source)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        if weights is not None:
+            raise CnnkitError("--weights is for zoo names; a run directory brings its own weights")
+        from cnnkit.train.run import load_run
+
+        run = load_run(path, device=device)
+        return subject_from_model(run.model, run.info, name=path.name, path=path)
+    if weights is None:
+        hint = "a run directory (runs/NAME from `cnnkit train`)"
+        if path.suffix or "/" in text:
+            raise RunError(f"no run directory at {text}; give {hint}")
+        raise RunError(
+            f"{text!r} is not a run directory; give {hint}, or a zoo name with "
+            "--weights IMAGENET1K_V1 (or a weights file): an untrained network has nothing to show"
+        )
+    return _pretrained_subject(text, weights, device)
+
+
+def _pretrained_subject(arch: str, weights: str, device: str | torch.device) -> Subject:
+    from cnnkit.nn.build import build, default_input_shape
+    from cnnkit.nn.pretrained import load_torchvision_weights, pretrained_config
+
+    config = pretrained_config(arch)  # ModelError for models without torchvision weights
+    model = build(arch)
+    load_torchvision_weights(model, weights, arch=arch)
+    info = DatasetInfo(
+        name="imagenet",
+        kind="image",
+        input_shape=tuple(default_input_shape(arch, model)),
+        classes=tuple(_imagenet_classes()),
+        mean=config.mean,
+        std=config.std,
+        source=f"torchvision {config.torchvision_name} {weights}",
+    )
+    if model.num_classes != len(info.classes):  # type: ignore[attr-defined]
+        raise ModelError(f"{arch} with {weights} has {model.num_classes} outputs, not ImageNet's 1000")  # type: ignore[attr-defined]
+    return subject_from_model(model.to(device), info, name=f"{arch} ({weights})")
+
+
+def _imagenet_classes() -> list[str]:
+    from torchvision.models._meta import _IMAGENET_CATEGORIES
+
+    return list(_IMAGENET_CATEGORIES)
+
+
+def describe(subject: Subject) -> dict[str, Any]:
+    """JSON-able summary of a subject (for --json outputs)."""
+    return {
+        "model": subject.name,
+        "path": str(subject.path) if subject.path else None,
+        "input_shape": list(subject.input_shape),
+        "classes": list(subject.classes),
+    }
