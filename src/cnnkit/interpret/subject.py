@@ -24,8 +24,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from cnnkit.data.tensordata import DatasetInfo
+from cnnkit.data.tensordata import DatasetInfo, TensorSplit
 from cnnkit.errors import CnnkitError, ModelError, RunError, ShapeError, did_you_mean
+
+SPLIT_NAMES = ("train", "val", "test")
 
 
 @dataclass
@@ -42,6 +44,7 @@ class Subject:
     info: DatasetInfo
     name: str
     path: Path | None = None
+    config: dict[str, Any] | None = None  # the run's config.json (None for a zoo model)
 
     # ---- what the model expects -------------------------------------------------------
     @property
@@ -69,6 +72,42 @@ class Subject:
         from cnnkit.data.images import load_image
 
         return load_image(path, input_shape=self.input_shape)
+
+    def read_image(self, ref: str | Path) -> tuple[Tensor, int | None]:
+        """An image reference -> (stored uint8 (C, H, W), true class index or None).
+
+        ``ref`` is an image file, or ``test:N`` / ``val:N`` / ``train:N`` for the N-th
+        image (0-based) of that split of the run's own dataset, whose label comes along.
+        """
+        text = str(ref)
+        split, _, number = text.partition(":")
+        if split in SPLIT_NAMES and number.isdigit() and not Path(text).exists():
+            part = self.dataset_split(split)
+            index = int(number)
+            if index >= len(part):
+                raise CnnkitError(f"{text}: the {split} split has {len(part)} images (0..{len(part) - 1})")
+            return part.x[index], int(part.y[index])
+        return self.load_image(text), None
+
+    def dataset_split(self, split: str = "test") -> TensorSplit:
+        """The run's own dataset split (stored format), as `cnnkit eval` loads it."""
+        if split not in SPLIT_NAMES:
+            raise CnnkitError(f"unknown split {split!r}; choose one of: {', '.join(SPLIT_NAMES)}")
+        if self.config is None:
+            raise CnnkitError(f"{self.name} is not a run, so it has no dataset; give image files instead")
+        from cnnkit.data.sources import load_dataset
+
+        splits = load_dataset(
+            str(self.config.get("data") or self.info.name),
+            val_fraction=float(self.config.get("val_fraction", 0.1)),
+            seed=int(self.config.get("seed", 0)),
+            input_shape=self.input_shape,
+            limit=self.config.get("limit"),
+        )
+        part: TensorSplit = getattr(splits, split)
+        if len(part) == 0:
+            raise CnnkitError(f"the {split} split of {self.info.name} is empty; choose another split")
+        return part
 
     def check_stored(self, x: Tensor) -> Tensor:
         """Validate a stored image or batch and return it as uint8 (N, C, H, W).
@@ -179,7 +218,14 @@ def _out_of_place(model: nn.Module) -> nn.Module:
     return model
 
 
-def subject_from_model(model: nn.Module, info: DatasetInfo, *, name: str = "model", path: Path | None = None) -> Subject:
+def subject_from_model(
+    model: nn.Module,
+    info: DatasetInfo,
+    *,
+    name: str = "model",
+    path: Path | None = None,
+    config: dict[str, Any] | None = None,
+) -> Subject:
     """Wrap an in-memory image classifier (eval mode, float32, no in-place activations)."""
     if info.kind != "image" or len(info.input_shape) != 3:
         raise RunError(
@@ -189,7 +235,7 @@ def subject_from_model(model: nn.Module, info: DatasetInfo, *, name: str = "mode
     model = _out_of_place(model.float().eval())
     for p in model.parameters():
         p.requires_grad_(False)  # methods differentiate w.r.t. the input only
-    return Subject(model, info, name, path)
+    return Subject(model, info, name, path, config)
 
 
 def open_subject(source: str | Path, *, weights: str | None = None, device: str | torch.device = "cpu") -> Subject:
@@ -206,7 +252,7 @@ def open_subject(source: str | Path, *, weights: str | None = None, device: str 
         from cnnkit.train.run import load_run
 
         run = load_run(path, device=device)
-        return subject_from_model(run.model, run.info, name=path.name, path=path)
+        return subject_from_model(run.model, run.info, name=path.name, path=path, config=run.config)
     if weights is None:
         hint = "a run directory (runs/NAME from `cnnkit train`)"
         if path.suffix or "/" in text:
