@@ -129,7 +129,8 @@ def register(group: typer.Typer) -> None:
         summary = (f"predicted {class_label(subject.classes, probs)}"
                    + (f" (true {subject.classes[true_class]})" if true_class is not None else "")
                    + f"; {len(bands)} layer{'s' if len(bands) != 1 else ''}: "
-                   + ", ".join(f"{b.shown} {'x'.join(map(str, maps[b.shown].shape))}" for b in bands))
+                   + " ... ".join(dict.fromkeys(f"{b.shown} {'x'.join(map(str, maps[b.shown].shape))}"
+                                                for b in (bands[0], bands[-1]))))
         data = {
             "model": subject.name,
             "image": image,

@@ -153,7 +153,8 @@ def filters_figure(
     height, width = image.shape[:2]
     scale = float(np.clip(7.5 / max(width, height * 0.8), 0.06, 0.45))  # inches per weight
     bar = view != "rgb"
-    fig = Figure(figsize=(max(5.5, width * scale + (1.4 if bar else 0.4)), height * scale + 1.0),
+    # room for tick labels (0.7 in) and the colour bar (1.4 in) beside the weights
+    fig = Figure(figsize=(max(5.5, width * scale + (2.1 if bar else 1.0)), height * scale + 1.0),
                  layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     if view == "rgb":
