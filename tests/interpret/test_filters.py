@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +17,13 @@ from typer.testing import CliRunner
 from cnnkit.cli.app import app, main
 from cnnkit.data.tensordata import DatasetInfo
 from cnnkit.errors import CnnkitError
-from cnnkit.interpret.filters import filter_summary, filter_view, filter_weights, filters_figure, first_conv_name
+from cnnkit.interpret.filters import (
+    filter_summary,
+    filter_view,
+    filter_weights,
+    filters_figure,
+    first_conv_name,
+)
 from cnnkit.interpret.subject import Subject, open_subject, subject_from_model
 from cnnkit.nn.base import CnnModel
 
@@ -35,7 +42,7 @@ def tiny_rgb_subject() -> Subject:
     return subject_from_model(CnnModel(features, head), info, name="tiny")
 
 
-def drawn(fig) -> np.ndarray:  # noqa: ANN001 - a matplotlib Figure
+def drawn(fig: Any) -> np.ndarray:
     """The array behind the one image the figure draws (NaN where masked)."""
     array = fig.axes[0].get_images()[0].get_array()
     return np.ma.filled(np.ma.asarray(array).astype(float), np.nan)

@@ -7,7 +7,6 @@ figure, write the PNG, print one line (or JSON).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -30,15 +29,15 @@ def register(group: typer.Typer) -> None:
     @group.command("filters")
     def filters(
         source: str = SOURCE,
-        layer: Optional[str] = typer.Option(
+        layer: str | None = typer.Option(
             None, "--layer", help="A convolution layer by name (default: the first one; see `interpret layers`)."
         ),
-        max_filters: Optional[int] = typer.Option(
+        max_filters: int | None = typer.Option(
             None, "--max-filters", min=1, help="Draw at most N filters (default: 64; 16 rows for deeper layers)."
         ),
-        weights: Optional[str] = WEIGHTS,
+        weights: str | None = WEIGHTS,
         device: str = DEVICE,
-        out: Optional[Path] = OUT,
+        out: Path | None = OUT,
         as_json: bool = JSON,
     ) -> None:
         """Draw a convolution layer's filters (its weights) as a picture.
@@ -55,7 +54,11 @@ def register(group: typer.Typer) -> None:
           cnnkit interpret filters resnet18 --weights IMAGENET1K_V1 -o conv1.png
           cnnkit interpret filters runs/quicknet-1 --json
         """
-        from cnnkit.cli.interpret_common import finish, image_stem, open_from_cli, output_path
+        from cnnkit.cli.interpret_common import (
+            finish,
+            open_from_cli,
+            output_path,
+        )
         from cnnkit.interpret.filters import (
             filter_summary,
             filter_view,
@@ -83,12 +86,12 @@ def register(group: typer.Typer) -> None:
         layer: str = typer.Option(
             "all", "--layer", help="'all' (every convolution, after its activation), a layer name, or names joined by ','."
         ),
-        max_channels: Optional[int] = typer.Option(
+        max_channels: int | None = typer.Option(
             None, "--max-channels", min=1, help="Most active maps per layer (default: 8 with several layers, 32 with one)."
         ),
-        weights: Optional[str] = WEIGHTS,
+        weights: str | None = WEIGHTS,
         device: str = DEVICE,
-        out: Optional[Path] = OUT,
+        out: Path | None = OUT,
         as_json: bool = JSON,
     ) -> None:
         """Show what each layer sees in one image: its feature maps, input to output.
@@ -105,8 +108,18 @@ def register(group: typer.Typer) -> None:
           cnnkit interpret features runs/quicknet-1 test:7 --max-channels 4 -o maps.png
           cnnkit interpret features runs/quicknet-1 test:0 --json
         """
-        from cnnkit.cli.interpret_common import finish, image_stem, open_from_cli, output_path
-        from cnnkit.interpret.features import channel_stats, feature_maps, features_figure, resolve_layers
+        from cnnkit.cli.interpret_common import (
+            finish,
+            image_stem,
+            open_from_cli,
+            output_path,
+        )
+        from cnnkit.interpret.features import (
+            channel_stats,
+            feature_maps,
+            features_figure,
+            resolve_layers,
+        )
         from cnnkit.interpret.plots import class_label, write
 
         subject = open_from_cli(source, weights, device)
