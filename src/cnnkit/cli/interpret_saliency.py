@@ -1,9 +1,122 @@
-"""Placeholder: commands added by the interpret work in progress."""
+"""``cnnkit interpret saliency``: where the network looks, as maps over the input."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, Optional
+
 import typer
+
+from cnnkit.cli.interpret_common import DEVICE, JSON, OUT, SEED, SOURCE, WEIGHTS
+
+METHOD_HELP = "gradient, smoothgrad, integrated-gradients, gradcam, occlusion, or all (one column each)."
 
 
 def register(group: typer.Typer) -> None:
-    """Add this module's `cnnkit interpret` commands to group."""
+    """Add `saliency` to the `cnnkit interpret` group."""
+
+    @group.command("saliency")
+    def saliency_command(
+        source: str = SOURCE,
+        images: list[str] = typer.Argument(..., help="Image files, or test:N / val:N / train:N of the run's data."),
+        method: str = typer.Option("gradient", "--method", "-m", help=METHOD_HELP),
+        target: Optional[str] = typer.Option(
+            None, "--target", "-t", help="Class (index or name) to explain; default: the predicted class."
+        ),
+        layer: Optional[str] = typer.Option(
+            None, "--layer", help="Grad-CAM's layer (default: the last convolution with a spatial output)."
+        ),
+        out: Optional[Path] = OUT,
+        weights: Optional[str] = WEIGHTS,
+        device: str = DEVICE,
+        seed: int = SEED,
+        as_json: bool = JSON,
+    ) -> None:
+        """Saliency maps: which pixels the score of a class depends on.
+
+        One row per image in one PNG: input | map | overlay for one method, or
+        input | gradient | smoothgrad | IG | Grad-CAM | occlusion for --method all.
+        Titles give the predicted class and its probability; maps are about the
+        target class's logit (the predicted class unless --target says otherwise).
+
+        \b
+        Examples:
+          cnnkit interpret saliency runs/quicknet-1 test:0
+          cnnkit interpret saliency runs/quicknet-1 test:0 test:1 test:12 --method all
+          cnnkit interpret saliency runs/quicknet-1 shoe.png --method gradcam --layer features.stage2.conv2
+          cnnkit interpret saliency runs/quicknet-1 test:0 --method occlusion --target Sneaker --json
+          cnnkit interpret saliency resnet18 --weights IMAGENET1K_V1 cat.jpg --method integrated-gradients
+        """
+        from cnnkit.cli.interpret_common import finish, image_stem, open_from_cli, output_path
+        from cnnkit.interpret.attribution import METHODS, saliency
+        from cnnkit.interpret.plots import write
+        from cnnkit.interpret.saliency_plot import saliency_figure
+
+        methods = _methods(method, METHODS)
+        subject = open_from_cli(source, weights, device)
+        if target is not None:
+            subject.class_index(target)  # a bad class fails before any work
+        if layer is not None:
+            if "gradcam" not in methods:
+                from cnnkit.errors import CnnkitError
+
+                raise CnnkitError("--layer chooses Grad-CAM's layer; add --method gradcam (or all), or leave it out")
+            subject.layer(layer)
+        stored, truths, rows = [], [], []
+        for ref in images:
+            image, truth = subject.read_image(ref)
+            maps = [saliency(subject, image, method=m, target=target, layer=layer, seed=seed) for m in methods]
+            stored.append(image)
+            truths.append(truth)
+            rows.append(maps)
+        fig = saliency_figure(subject, stored, rows, refs=images, true_classes=truths)
+        name = "saliency" if len(methods) > 1 else methods[0]
+        path = write(fig, output_path(out, subject, f"{name}-{_stem(images, image_stem)}"))
+        finish(path, _summary(subject, images, rows), _data(subject, images, truths, rows), as_json)
+
+
+def _methods(method: str, known: tuple[str, ...]) -> list[str]:
+    from cnnkit.errors import CnnkitError, did_you_mean
+
+    text = method.strip().lower()
+    if text == "all":
+        return list(known)
+    if text not in known:
+        raise CnnkitError(
+            f"unknown --method {method!r}{did_you_mean(text, [*known, 'all'])}; choose one of: {', '.join(known)}, all"
+        )
+    return [text]
+
+
+def _stem(images: list[str], image_stem: Any) -> str:
+    """'test-0' for one image, 'test-0-test-1' for two or three, 'test-0-and-4-more' beyond."""
+    stems = [image_stem(ref) for ref in images]
+    return "-".join(stems) if len(stems) <= 3 else f"{stems[0]}-and-{len(stems) - 1}-more"
+
+
+def _summary(subject: Any, images: list[str], rows: list[list[Any]]) -> str:
+    lines = []
+    for ref, row in zip(images, rows):
+        a = row[0]
+        line = f"{ref}: predicted {subject.classes[a.predicted]} {float(a.probabilities[a.predicted]):.1%}"
+        if a.target != a.predicted:
+            line += f"; maps for {subject.classes[a.target]} {float(a.probabilities[a.target]):.1%}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _data(subject: Any, images: list[str], truths: list[int | None], rows: list[list[Any]]) -> dict[str, Any]:
+    from cnnkit.interpret.subject import describe
+
+    return {
+        **describe(subject),
+        "images": [
+            {
+                "image": ref,
+                "true": truth,
+                "true_class": subject.classes[truth] if truth is not None else None,
+                "maps": [a.summary(subject.classes) for a in row],
+            }
+            for ref, truth, row in zip(images, truths, rows)
+        ],
+    }
