@@ -10,7 +10,12 @@ from torch import nn
 
 from cnnkit.data.tensordata import DatasetInfo
 from cnnkit.errors import CnnkitError, ShapeError
-from cnnkit.interpret.attribution import METHODS, default_gradcam_layer, occlusion_window, saliency
+from cnnkit.interpret.attribution import (
+    METHODS,
+    default_gradcam_layer,
+    occlusion_window,
+    saliency,
+)
 from cnnkit.interpret.layers import capture
 from cnnkit.interpret.saliency_plot import saliency_figure
 from cnnkit.interpret.subject import Subject, conv_layer_names, subject_from_model

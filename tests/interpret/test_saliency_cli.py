@@ -36,7 +36,7 @@ def test_writes_png_and_prints_prediction(digits_run: Path, tmp_path: Path, caps
 def test_all_methods_default_output_name(digits_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = tmp_path / "run"
     shutil.copytree(digits_run, run)  # the fixture is read-only; default pictures go into the run
-    code, stdout, err = _cli(["interpret", "saliency", str(run), "test:2", "--method", "all"], capsys)
+    code, _, err = _cli(["interpret", "saliency", str(run), "test:2", "--method", "all"], capsys)
     assert code == 0, err
     assert (run / "interpret" / "saliency-test-2.png").is_file()
     code, _, err = _cli(["interpret", "saliency", str(run), "test:2", "--method", "occlusion"], capsys)

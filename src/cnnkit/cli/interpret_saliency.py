@@ -9,6 +9,7 @@ import typer
 
 from cnnkit.cli.interpret_common import DEVICE, JSON, OUT, SEED, SOURCE, WEIGHTS
 
+IMAGES = typer.Argument(..., help="Image files, or test:N / val:N / train:N of the run's data.", show_default=False)
 METHOD_HELP = "gradient, smoothgrad, integrated-gradients, gradcam, occlusion, or all (one column each)."
 
 
@@ -18,7 +19,7 @@ def register(group: typer.Typer) -> None:
     @group.command("saliency")
     def saliency_command(
         source: str = SOURCE,
-        images: list[str] = typer.Argument(..., help="Image files, or test:N / val:N / train:N of the run's data."),
+        images: list[str] = IMAGES,
         method: str = typer.Option("gradient", "--method", "-m", help=METHOD_HELP),
         target: Optional[str] = typer.Option(
             None, "--target", "-t", help="Class (index or name) to explain; default: the predicted class."
@@ -47,7 +48,12 @@ def register(group: typer.Typer) -> None:
           cnnkit interpret saliency runs/quicknet-1 test:0 --method occlusion --target Sneaker --json
           cnnkit interpret saliency resnet18 --weights IMAGENET1K_V1 cat.jpg --method integrated-gradients
         """
-        from cnnkit.cli.interpret_common import finish, image_stem, open_from_cli, output_path
+        from cnnkit.cli.interpret_common import (
+            finish,
+            image_stem,
+            open_from_cli,
+            output_path,
+        )
         from cnnkit.interpret.attribution import METHODS, saliency
         from cnnkit.interpret.plots import write
         from cnnkit.interpret.saliency_plot import saliency_figure
