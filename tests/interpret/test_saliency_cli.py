@@ -79,6 +79,7 @@ def test_image_file_of_another_size_is_converted(digits_run: Path, tmp_path: Pat
         (["--target", "shoe"], "not a class"),
         (["--method", "gradcam", "--layer", "features.nope"], "no layer"),
         (["--method", "gradiant"], "did you mean 'gradient'"),
+        (["--method", "occlusion", "--layer", "features"], "add --method gradcam"),
     ],
 )
 def test_bad_options_are_one_line_errors(digits_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
