@@ -1,9 +1,167 @@
-"""Placeholder: commands added by the interpret work in progress."""
+"""``cnnkit interpret fool`` and ``cnnkit interpret adversarial``: images that fool the model."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+from cnnkit.cli.interpret_common import DEVICE, JSON, OUT, SEED, SOURCE, WEIGHTS
 
 
 def register(group: typer.Typer) -> None:
-    """Add this module's `cnnkit interpret` commands to group."""
+    """Add `fool` and `adversarial` to the `cnnkit interpret` group."""
+
+    @group.command("fool")
+    def fool_command(
+        source: str = SOURCE,
+        target: str = typer.Option(..., "--class", help="Class name or index, or 'all' for one image per class."),
+        confidence: float = typer.Option(0.99, "--confidence", help="Stop once the model is this sure (0..1)."),
+        steps: int = typer.Option(500, "--steps", help="Most gradient steps per image."),
+        step_size: int = typer.Option(2, "--step-size", help="Pixel levels (of 255) per step."),
+        bound: int = typer.Option(64, "--bound", help="How far (pixel levels) any pixel may drift from its start noise."),
+        tries: int = typer.Option(4, "--tries", help="Noise starts per class; the first to reach the goal is kept."),
+        seed: int = SEED,
+        out: Optional[Path] = OUT,
+        as_json: bool = JSON,
+        weights: Optional[str] = WEIGHTS,
+        device: str = DEVICE,
+    ) -> None:
+        """Turn random noise into an image the model assigns to a class with high confidence.
+
+        The picture still looks like noise to a person: small steps, each pixel kept near its
+        start noise, and it stops as soon as the confidence is reached.
+
+        \b
+        Examples:
+          cnnkit interpret fool runs/quicknet-1 --class all
+          cnnkit interpret fool runs/quicknet-1 --class Sneaker --confidence 0.999 -o sneaker.png
+          cnnkit interpret fool runs/quicknet-1 --class 3 --seed 7 --json
+        """
+        from cnnkit.cli.interpret_common import finish, image_stem, open_from_cli, output_path
+        from cnnkit.interpret.fooling import fool, fooling_figure
+        from cnnkit.interpret.plots import write
+
+        subject = open_from_cli(source, weights, device)
+        everything = target.strip().lower() == "all"
+        classes = list(range(subject.num_classes)) if everything else [subject.class_index(target)]
+        result = fool(subject, classes, confidence=confidence, steps=steps, step_size=step_size,
+                      bound=bound, tries=tries, seed=seed)
+        stem = "fool-all" if everything else f"fool-{image_stem(subject.classes[classes[0]])}"
+        written = write(fooling_figure(subject, result), output_path(out, subject, stem))
+        rows = [
+            {"class": subject.classes[c], "index": c, "confidence": float(p), "reached": bool(ok),
+             "steps": int(n), "max_change": float(d)}
+            for c, p, ok, n, d in zip(result.classes, result.confidence, result.reached, result.steps, result.distance)
+        ]
+        reached = sum(r["reached"] for r in rows)
+        lowest = min(rows, key=lambda r: r["confidence"])
+        summary = (
+            f"{reached}/{len(rows)} classes reached {confidence:.0%} "
+            f"(lowest: {lowest['class']} {lowest['confidence']:.2%}); pixels moved at most "
+            f"{max(r['max_change'] for r in rows):.0f}/255 from the start noise"
+        )
+        data = {"model": subject.name, "goal": confidence, "bound": bound, "seed": seed, "classes": rows}
+        finish(written, summary, data, as_json)
+
+    @group.command("adversarial")
+    def adversarial_command(
+        source: str = SOURCE,
+        image: Optional[str] = typer.Argument(None, help="Image file or test:N (leave out with --eval).", show_default=False),
+        eps: float = typer.Option(8.0, "--eps", help="L-infinity bound in pixel levels of 255 (8 means 8/255)."),
+        method: str = typer.Option("pgd", "--method", help="fgsm (one step) or pgd (iterated, random start)."),
+        steps: int = typer.Option(20, "--steps", help="PGD steps."),
+        step_size: Optional[float] = typer.Option(None, "--step-size", help="PGD step in pixel levels (default 2.5*eps/steps)."),
+        target: Optional[str] = typer.Option(None, "--target", help="Targeted attack: push towards this class (name or index)."),
+        evaluate: Optional[int] = typer.Option(None, "--eval", help="Attack the first N test images instead of IMAGE."),
+        seed: int = SEED,
+        out: Optional[Path] = OUT,
+        as_json: bool = JSON,
+        weights: Optional[str] = WEIGHTS,
+        device: str = DEVICE,
+    ) -> None:
+        """Find a perturbation of at most EPS pixel levels that changes the model's prediction.
+
+        The picture shows the original, the perturbation (colour scale in pixel levels) and the
+        adversarial image, each with class and probability. --eval N attacks the first N test
+        images of the run's dataset and prints the success rate (no picture).
+
+        \b
+        Examples:
+          cnnkit interpret adversarial runs/quicknet-1 test:0 --eps 8
+          cnnkit interpret adversarial runs/quicknet-1 shoe.png --eps 4 --method fgsm
+          cnnkit interpret adversarial runs/quicknet-1 test:3 --eps 16 --target Bag
+          cnnkit interpret adversarial runs/quicknet-1 --eval 1000 --eps 8 --method pgd
+        """
+        from cnnkit.cli.interpret_common import finish, image_stem, open_from_cli, output_path
+        from cnnkit.errors import CnnkitError
+        from cnnkit.interpret.adversarial import METHODS, eps_fraction
+
+        if method not in METHODS:
+            raise CnnkitError(f"unknown --method {method!r}; choose one of: {', '.join(METHODS)}")
+        eps_fraction(eps, what="--eps")
+        if (image is None) == (evaluate is None):
+            raise CnnkitError("give an IMAGE (file or test:N) or --eval N, not both and not neither")
+        subject = open_from_cli(source, weights, device)
+        if evaluate is not None:
+            _evaluate(subject, evaluate, method, eps, steps, step_size, target, seed, as_json)
+            return
+        from cnnkit.interpret.adversarial import adversarial_figure, attack
+        from cnnkit.interpret.plots import write
+
+        assert image is not None
+        stored, truth = subject.read_image(image)
+        pixels = subject.check_stored(stored).float() / 255.0
+        result = attack(subject, pixels, method=method, eps=eps, target=target, steps=steps,
+                        step_size=step_size, seed=seed)
+        stem = f"adversarial-{method}-{image_stem(image.replace(':', '-'))}"
+        written = write(adversarial_figure(subject, result, truth=truth), output_path(out, subject, stem))
+        before, after = result.probs_before[0], result.probs_after[0]
+        old, new = int(before.argmax()), int(after.argmax())
+        change = float(result.perturbation.abs().max()) * 255
+        summary = (
+            f"{subject.classes[old]} {float(before[old]):.1%} -> {subject.classes[new]} {float(after[new]):.1%} "
+            f"({'fooled' if bool(result.success[0]) else 'not fooled'}; {method} eps {eps:g}/255, "
+            f"largest change {change:.1f}/255)"
+        )
+        data = {
+            "model": subject.name, "image": image, "true_class": subject.classes[truth] if truth is not None else None,
+            "method": method, "eps": eps, "target": subject.classes[int(result.labels[0])] if target is not None else None,
+            "before": {"class": subject.classes[old], "probability": float(before[old])},
+            "after": {"class": subject.classes[new], "probability": float(after[new]),
+                      "probability_of_original": float(after[old])},
+            "success": bool(result.success[0]), "max_change": change,
+        }
+        finish(written, summary, data, as_json)
+
+
+def _evaluate(subject: object, count: int, method: str, eps: float, steps: int, step_size: Optional[float],
+              target: Optional[str], seed: int, as_json: bool) -> None:
+    """--eval N: attack success on the first N test images, as a small table or JSON."""
+    import time
+
+    from cnnkit.cli.common import print_json
+    from cnnkit.interpret.adversarial import evaluate_attack
+
+    began = time.perf_counter()
+    report = evaluate_attack(subject, count, method=method, eps=eps, target=target, steps=steps,  # type: ignore[arg-type]
+                             step_size=step_size, seed=seed)
+    report = {"model": subject.name, **report, "seconds": round(time.perf_counter() - began, 2)}  # type: ignore[attr-defined]
+    if as_json:
+        print_json(report)
+        return
+    aim = f"towards {report['target']}" if report["target"] else "untargeted"
+    print(f"{report['model']}: {method.upper()} eps {eps:g}/255 ({aim}) on the first {report['images']} test images")
+    lines = [
+        ("clean accuracy", f"{report['clean_accuracy']:.1%}"),
+        ("attacked (correct before)", f"{report['attacked']}"),
+        ("fooled", f"{report['fooled']}"),
+        ("success rate", f"{report['success_rate']:.1%}"),
+        ("accuracy under attack", f"{report['adversarial_accuracy']:.1%}"),
+        ("mean confidence when fooled", f"{report['mean_confidence']:.1%}"),
+        ("time", f"{report['seconds']:.1f} s"),
+    ]
+    width = max(len(name) for name, _ in lines)
+    for name, value in lines:
+        print(f"  {name:<{width}}  {value}")
