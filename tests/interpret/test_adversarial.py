@@ -1,0 +1,173 @@
+"""FGSM and PGD against explicit formulas and a hand-written loop; bounds, targets, errors, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnnkit.data.tensordata import DatasetInfo
+from cnnkit.errors import CnnkitError
+from cnnkit.interpret.adversarial import attack, attack_loss, evaluate_attack, fgsm, pgd
+from cnnkit.interpret.subject import Subject, subject_from_model
+
+INFO = DatasetInfo("tiny", "image", (1, 8, 8), ("a", "b", "c"), (0.3,), (0.4,))
+
+
+def tiny_subject(seed: int = 0) -> Subject:
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 3))
+    return subject_from_model(model, INFO, name="tiny")
+
+
+def images(n: int = 4, seed: int = 1) -> torch.Tensor:
+    return torch.rand((n, 1, 8, 8), generator=torch.Generator().manual_seed(seed))
+
+
+def reference_loss_grad(subject: Subject, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Loss per image and its pixel gradient, written out with the normalization by hand."""
+    x = x.clone().requires_grad_(True)
+    logits = subject.model((x - 0.3) / 0.4)
+    loss = F.cross_entropy(logits, y, reduction="none")
+    loss.sum().backward()
+    return loss.detach(), x.grad
+
+
+def test_fgsm_equals_the_formula_and_raises_the_loss() -> None:
+    subject, x = tiny_subject(), images()
+    y = torch.tensor([0, 1, 2, 0])
+    loss, grad = reference_loss_grad(subject, x, y)
+    expected = (x + 8 / 255 * grad.sign()).clamp(0, 1)
+    adv = fgsm(subject, x, y, eps=8)
+    torch.testing.assert_close(adv, expected, rtol=0, atol=1e-7)
+    after = attack_loss(subject.model(subject.pixels_to_input(adv)), y)
+    assert (after > loss).all()
+
+
+def test_targeted_fgsm_steps_against_the_gradient_and_lowers_the_target_loss() -> None:
+    subject, x = tiny_subject(), images()
+    goal = torch.tensor([2, 2, 2, 2])
+    loss, grad = reference_loss_grad(subject, x, goal)
+    adv = fgsm(subject, x, goal, eps=4, targeted=True)
+    torch.testing.assert_close(adv, (x - 4 / 255 * grad.sign()).clamp(0, 1), rtol=0, atol=1e-7)
+    assert (attack_loss(subject.model(subject.pixels_to_input(adv)), goal) < loss).all()
+
+
+def hand_pgd(subject: Subject, x: torch.Tensor, y: torch.Tensor, eps: float, step: float, steps: int,
+             start: torch.Tensor) -> torch.Tensor:
+    """Textbook PGD (last iterate) from a given start, for comparison."""
+    current = start.clone()
+    for _ in range(steps):
+        _, grad = reference_loss_grad(subject, current, y)
+        current = current + step * grad.sign()
+        current = torch.min(torch.max(current, x - eps), x + eps).clamp(0, 1)
+    return current
+
+
+def test_pgd_without_random_start_matches_a_hand_written_loop_when_the_loss_keeps_rising() -> None:
+    subject, x = tiny_subject(), images()
+    y = torch.tensor([0, 1, 2, 0])
+    ours = pgd(subject, x, y, eps=6, steps=3, step_size=1, random_start=False)
+    theirs = hand_pgd(subject, x, y, 6 / 255, 1 / 255, 3, x)
+    # ours keeps each image's worst iterate; with small steps on this model that is the last one
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-6)
+
+
+def test_pgd_respects_the_bound_and_the_box_and_beats_fgsm() -> None:
+    subject, x = tiny_subject(), images(8)
+    x[0] = 0.0  # a black image: the box, not the ball, binds
+    x[1] = 1.0
+    y = subject.probabilities(subject.pixels_to_input(x)).argmax(1)
+    adv = pgd(subject, x, y, eps=10, steps=10, step_size=10, generator=torch.Generator().manual_seed(0))
+    assert float((adv - x).abs().max()) <= 10 / 255 + 1e-6
+    assert float(adv.min()) >= 0 and float(adv.max()) <= 1
+    loss_pgd = attack_loss(subject.model(subject.pixels_to_input(adv)), y)
+    loss_fgsm = attack_loss(subject.model(subject.pixels_to_input(fgsm(subject, x, y, eps=10))), y)
+    assert (loss_pgd >= loss_fgsm - 1e-5).all()
+
+
+def test_pgd_never_returns_worse_than_its_fgsm_sized_first_step() -> None:
+    # without random start the first step of size eps IS FGSM; the worst iterate is kept
+    subject, x = tiny_subject(3), images(6, seed=5)
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    adv = pgd(subject, x, y, eps=12, steps=5, step_size=12, random_start=False)
+    loss_pgd = attack_loss(subject.model(subject.pixels_to_input(adv)), y)
+    loss_fgsm = attack_loss(subject.model(subject.pixels_to_input(fgsm(subject, x, y, eps=12))), y)
+    assert (loss_pgd >= loss_fgsm - 1e-6).all()
+
+
+def test_targeted_pgd_lowers_the_target_loss_and_is_seeded() -> None:
+    subject, x = tiny_subject(), images()
+    goal = torch.full((4,), 1)
+    before = attack_loss(subject.model(subject.pixels_to_input(x)), goal)
+    runs = [pgd(subject, x, goal, eps=8, targeted=True, generator=torch.Generator().manual_seed(s)) for s in (7, 7, 8)]
+    after = attack_loss(subject.model(subject.pixels_to_input(runs[0])), goal)
+    assert (after < before).all()
+    assert torch.equal(runs[0], runs[1])
+    assert not torch.equal(runs[0], runs[2])
+
+
+def test_attack_result_reports_success_and_probabilities() -> None:
+    subject, x = tiny_subject(), images()
+    result = attack(subject, x, method="pgd", eps=255, steps=10, seed=0)
+    predicted = result.probs_before.argmax(1)
+    assert torch.equal(result.labels, predicted)
+    assert torch.equal(result.success, result.probs_after.argmax(1) != predicted)
+    assert bool(result.success.all())  # the whole box is allowed: any class is reachable here
+    torch.testing.assert_close(result.probs_after.sum(1), torch.ones(4))
+
+
+@pytest.mark.parametrize("eps", [-1, 256, float("nan")])
+def test_bad_eps_is_a_clear_error(eps: float) -> None:
+    with pytest.raises(CnnkitError, match="between 0 and 255"):
+        fgsm(tiny_subject(), images(), 0, eps=eps)
+
+
+def test_bad_class_and_bad_image_are_clear_errors() -> None:
+    subject = tiny_subject()
+    with pytest.raises(CnnkitError, match="out of range"):
+        attack(subject, images(), target=3)
+    with pytest.raises(CnnkitError, match="out of range"):
+        pgd(subject, images(), torch.tensor([0, 1, 5, 0]), eps=4)
+    with pytest.raises(CnnkitError, match="1x8x8"):
+        fgsm(subject, torch.rand(1, 3, 8, 8), 0, eps=4)
+    with pytest.raises(CnnkitError, match=r"\[0, 1\]"):
+        fgsm(subject, images() * 255, 0, eps=4)
+    with pytest.raises(CnnkitError, match="unknown attack method"):
+        attack(subject, images(), method="cw")
+
+
+def test_evaluation_on_the_digits_run_counts_consistently(digits_subject: Subject) -> None:
+    weak = evaluate_attack(digits_subject, 40, method="fgsm", eps=2)
+    strong = evaluate_attack(digits_subject, 40, method="pgd", eps=64, steps=5)
+    for report in (weak, strong):
+        assert report["images"] == 40
+        assert report["attacked"] == round(report["clean_accuracy"] * 40)
+        assert 0 <= report["fooled"] <= report["attacked"]
+    assert strong["success_rate"] > weak["success_rate"]
+    assert strong["success_rate"] > 0.9
+    assert strong["adversarial_accuracy"] == pytest.approx((strong["attacked"] - strong["fooled"]) / 40)
+
+
+def test_cli_writes_a_picture_and_json(digits_run, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from cnnkit.cli.app import app
+
+    out = tmp_path / "adv.png"
+    runner = CliRunner()
+    result = runner.invoke(app, ["interpret", "adversarial", str(digits_run), "test:0", "--eps", "32",
+                                 "--steps", "5", "-o", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert out.stat().st_size > 0 and data["pictures"] == [str(out)]
+    assert data["max_change"] <= 32 + 1e-3 and 0 <= data["after"]["probability"] <= 1
+    result = runner.invoke(app, ["interpret", "adversarial", str(digits_run), "--eval", "20", "--method", "fgsm",
+                                 "--eps", "16", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["images"] == 20
+    bad = runner.invoke(app, ["interpret", "adversarial", str(digits_run), "test:0", "--eps", "300"])
+    assert bad.exit_code != 0 and "between 0 and 255" in str(bad.exception or bad.output)
