@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -24,23 +24,23 @@ def register(group: typer.Typer) -> None:
     @group.command("maximize")
     def maximize(
         source: str = SOURCE,
-        target_class: Optional[str] = typer.Option(
+        target_class: str | None = typer.Option(
             None, "--class", help="Class name or index, a comma list, or 'all' (a grid of every class)."
         ),
-        layer: Optional[str] = typer.Option(None, "--layer", help="Layer whose channel(s) to excite (see `interpret layers`)."),
+        layer: str | None = typer.Option(None, "--layer", help="Layer whose channel(s) to excite (see `interpret layers`)."),
         channel: str = typer.Option("all", "--channel", help="With --layer: a channel index, a comma list, or 'all'."),
         steps: int = typer.Option(200, "--steps", help="Adam steps."),
-        lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate (default 0.05)."),
+        lr: float | None = typer.Option(None, "--lr", help="Adam learning rate (default 0.05)."),
         prior: str = typer.Option(
             "auto", "--prior",
             help="data: images built from the run's dataset principal components (recognisable objects); "
             "pixels: free pixels with jitter, blur, TV, L2 and centre penalties (the features it keys on); "
             "auto: data for a run, pixels otherwise.",
         ),
-        weights: Optional[str] = WEIGHTS,
+        weights: str | None = WEIGHTS,
         device: str = DEVICE,
         seed: int = SEED,
-        out: Optional[Path] = OUT,
+        out: Path | None = OUT,
         as_json: bool = JSON,
     ) -> None:
         """Optimize images that excite a class logit or a layer's channel (activation maximization).
@@ -53,7 +53,11 @@ def register(group: typer.Typer) -> None:
         """
         from cnnkit.cli.interpret_common import finish, open_from_cli, output_path
         from cnnkit.errors import CnnkitError
-        from cnnkit.interpret.maximize import maximize_channels, maximize_classes, maximize_figure
+        from cnnkit.interpret.maximize import (
+            maximize_channels,
+            maximize_classes,
+            maximize_figure,
+        )
         from cnnkit.interpret.plots import write
 
         if (target_class is None) == (layer is None):
@@ -100,13 +104,13 @@ def register(group: typer.Typer) -> None:
         octave_scale: float = typer.Option(1.4, "--octave-scale", help="Size ratio between octaves."),
         steps: int = typer.Option(10, "--steps", help="Gradient steps per octave."),
         lr: float = typer.Option(0.02, "--lr", help="Mean pixel change per step (0..1 scale)."),
-        size: Optional[int] = typer.Option(
+        size: int | None = typer.Option(
             None, "--size", help="Shorter side to dream at (default: 4x a small model's side, at most 112)."
         ),
-        weights: Optional[str] = WEIGHTS,
+        weights: str | None = WEIGHTS,
         device: str = DEVICE,
         seed: int = SEED,
-        out: Optional[Path] = OUT,
+        out: Path | None = OUT,
         as_json: bool = JSON,
     ) -> None:
         """Deep Dream: amplify what a layer sees in an image, over several octaves.
@@ -117,7 +121,12 @@ def register(group: typer.Typer) -> None:
           cnnkit interpret dream runs/quicknet-1 photo.png --layer features.stage2.relu2 --size 256
           cnnkit interpret dream runs/quicknet-1 test:7 --layer features.stage3.relu1 --octaves 5 --steps 20
         """
-        from cnnkit.cli.interpret_common import finish, image_stem, open_from_cli, output_path
+        from cnnkit.cli.interpret_common import (
+            finish,
+            image_stem,
+            open_from_cli,
+            output_path,
+        )
         from cnnkit.interpret.dream import dream as run_dream
         from cnnkit.interpret.dream import dream_figure, load_dream_image
         from cnnkit.interpret.plots import write

@@ -234,7 +234,7 @@ def ascend(
         ph, pw = max(1, round(h * settings.resolution)), max(1, round(w * settings.resolution))
         start = 0.1 + settings.start_noise * torch.randn(count, c, ph, pw, generator=generator)
         param = start.clamp(0, 1).to(device)
-        to_pixels = lambda p: _pixels_from(p, (h, w))  # noqa: E731
+        to_pixels = lambda p: _pixels_from(p, (h, w))
     param.requires_grad_(True)
     with torch.no_grad():
         start_score = score(subject.pixels_to_input(to_pixels(param))).float().cpu()
