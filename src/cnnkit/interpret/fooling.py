@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from cnnkit.errors import CnnkitError
-from cnnkit.interpret.adversarial import attack_loss, eps_fraction, pixel_logits
+from cnnkit.interpret.adversarial import attack_loss, eps_fraction, pixel_logits, small_work_threads
 from cnnkit.interpret.subject import Subject
 
 
@@ -101,21 +101,22 @@ def fool(
     current = start.clone()
     taken = torch.zeros(k * tries, dtype=torch.long, device=subject.device)
     rows = torch.arange(k * tries, device=subject.device)
-    for _ in range(steps + 1):
-        with torch.enable_grad():
-            x = current.detach().requires_grad_(True)
-            logits = forward(x)
-            loss = attack_loss(logits, labels)
-            (grad,) = torch.autograd.grad(loss.sum(), x)
-        prob = torch.softmax(logits.detach(), 1)[rows, labels]
-        done = (prob >= confidence).view(k, tries).any(1)  # a class stops once one try got there
-        moving = ~done.repeat_interleave(tries) & (prob < confidence)
-        if not moving.any() or int(taken.max()) >= steps:
-            break
-        step = (-(step_size / 255) * grad.sign()) * moving.view(-1, 1, 1, 1)
-        current = torch.max(torch.min(current + step, high), low)
-        current = (current * 255).round() / 255  # stay on whole levels despite float drift
-        taken += moving.long()
+    with small_work_threads(current.numel()):
+        for _ in range(steps + 1):
+            with torch.enable_grad():
+                x = current.detach().requires_grad_(True)
+                logits = forward(x)
+                loss = attack_loss(logits, labels)
+                (grad,) = torch.autograd.grad(loss.sum(), x)
+            prob = torch.softmax(logits.detach(), 1)[rows, labels]
+            done = (prob >= confidence).view(k, tries).any(1)  # a class stops once one try got there
+            moving = ~done.repeat_interleave(tries) & (prob < confidence)
+            if not moving.any() or int(taken.max()) >= steps:
+                break
+            step = (-(step_size / 255) * grad.sign()) * moving.view(-1, 1, 1, 1)
+            current = torch.max(torch.min(current + step, high), low)
+            current = (current * 255).round() / 255  # stay on whole levels despite float drift
+            taken += moving.long()
 
     with torch.no_grad():
         probabilities = torch.softmax(forward(current), 1)
