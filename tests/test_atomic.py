@@ -39,3 +39,16 @@ def test_save_tensors_round_trip(tmp_path: Path) -> None:
     loaded = load_file(path)
     torch.testing.assert_close(loaded["w"], tensors["w"])
     torch.testing.assert_close(loaded["b"], tensors["b"])
+
+
+def test_written_files_get_the_umask_mode_not_a_private_one(tmp_path: Path) -> None:
+    import os
+
+    old = os.umask(0o022)
+    try:
+        written = atomic.write_text(tmp_path / "report.md", "hi")
+        plain = tmp_path / "plain.txt"
+        plain.write_text("hi")  # what open() gives under the same umask
+    finally:
+        os.umask(old)
+    assert written.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 == 0o644

@@ -8,6 +8,7 @@ The public API, importable from the package top level::
     print(cnnkit.summary(net))
     result = cnnkit.train("resnet20", "fashion-mnist", epochs=5, out="runs/r20")
     run = cnnkit.load_run("runs/r20")
+    subject = cnnkit.open_subject("runs/r20")   # then cnnkit.interpret.attribution.saliency(...)
 
 Names are imported lazily so that ``cnnkit --help`` answers without loading torch.
 """
@@ -43,6 +44,7 @@ _EXPORTS = {
     "finetune": "cnnkit.train.transfer",
     "load_dataset": "cnnkit.data.sources",
     "list_datasets": "cnnkit.data.sources",
+    "open_subject": "cnnkit.interpret.subject",
 }
 
 __all__ = sorted([*_EXPORTS, "train"]) + ["__version__"]
