@@ -142,6 +142,9 @@ def test_corrupt_metrics_line(tmp_path: Path) -> None:
 def test_missing_things(tmp_path: Path) -> None:
     with pytest.raises(RunError, match="no run directory at .*runs/NAME"):
         load_run(tmp_path / "nope")
+    (tmp_path / "other").mkdir()  # a folder with nothing of a run in it
+    with pytest.raises(RunError, match="other is not a run directory"):
+        load_run(tmp_path / "other")
     run = RunDir.create(tmp_path / "killed")
     run.write_config({"model": SPEC})
     with pytest.raises(RunError, match=r"no model.safetensors: the run did not finish.*--resume"):

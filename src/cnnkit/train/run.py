@@ -314,6 +314,11 @@ class RunDir:
     def _model_path(self) -> Path:
         path = self.file(MODEL)
         if not path.is_file():
+            if not self.file(CONFIG).is_file():  # nothing of a run here at all
+                raise RunError(
+                    f"{self.path} is not a run directory (no {MODEL}, no {CONFIG}); give the "
+                    "folder `cnnkit train` wrote, e.g. runs/NAME"
+                )
             raise RunError(
                 f"{self.path} has no {MODEL}: the run did not finish; continue it with "
                 f"`cnnkit train --resume {self.path}` or train again"
