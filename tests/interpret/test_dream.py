@@ -119,3 +119,16 @@ def test_cli_png_json_and_errors(digits_run: Path, tmp_path: Path, capsys: pytes
         assert stop.value.code == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+
+
+def test_octaves_go_below_the_input_size_of_a_large_model() -> None:
+    """A 224x224 model dreaming at 224 still gets its smaller octaves (down to a quarter)."""
+    torch.manual_seed(0)
+    features = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+    head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    info = DatasetInfo("big", "image", (3, 224, 224), ("a", "b"), (0.5,) * 3, (0.25,) * 3)
+    subject = subject_from_model(CnnModel(features, head), info, name="big")
+    pixels = torch.rand(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    result = dream(subject, pixels, layer="features.1", octaves=4, octave_scale=1.4, steps=1, seed=0)
+    expected = [(round(224 / 1.4**k),) * 2 for k in (3, 2, 1, 0)]  # 82, 114, 160, 224
+    assert result.sizes == expected

@@ -59,6 +59,15 @@ def octave_sizes(height: int, width: int, *, octaves: int, scale: float, smalles
     return sizes
 
 
+def _smallest_octave(subject: Subject) -> int:
+    """The shortest side an octave may have: a quarter of the model's input side, but at
+    least 16 px (or the input side, for models smaller than that). Convolutional features
+    run on smaller images than the model was built for, and the small octaves are where
+    Deep Dream grows its large-scale patterns."""
+    side = min(subject.input_shape[1:])
+    return max(side // 4, min(16, side))
+
+
 def _objective(subject: Subject, layer: str, pixels: Tensor) -> Tensor:
     module = subject.layer(layer)
     try:
@@ -102,7 +111,7 @@ def dream(
     subject.layer(layer)  # a clear error for a bad name before any work
     original = pixels.detach().float().clamp(0, 1).to(subject.device)
     height, width = original.shape[2:]
-    sizes = octave_sizes(height, width, octaves=octaves, scale=octave_scale, smallest=min(subject.input_shape[1:]))
+    sizes = octave_sizes(height, width, octaves=octaves, scale=octave_scale, smallest=_smallest_octave(subject))
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         start = float(_objective(subject, layer, original))
