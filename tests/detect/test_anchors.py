@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cnnkit.detect.anchors import AnchorFit, avg_iou, box_shapes, kmeans_anchors, shape_iou
+from cnnkit.detect.anchors import (
+    AnchorFit,
+    avg_iou,
+    box_shapes,
+    kmeans_anchors,
+    shape_iou,
+)
 from cnnkit.detect.sample import DetectionSet, Targets
 from cnnkit.errors import CnnkitError, DataError, ShapeError
 

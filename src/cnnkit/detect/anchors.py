@@ -88,7 +88,9 @@ def kmeans_anchors(
         raise CnnkitError(f"k = {k} anchors but only {len(wh)} boxes; choose k <= {len(wh)}")
     distinct = len(torch.unique(wh, dim=0))
     if k > distinct:
-        raise CnnkitError(f"k = {k} anchors but the boxes have only {distinct} distinct shapes; choose k <= {distinct}")
+        raise CnnkitError(
+            f"k = {k} anchors but the boxes have only {distinct} distinct shapes; choose k <= {distinct}"
+        )
 
     generator = torch.Generator().manual_seed(seed)
     centres = _kmeanspp(wh, k, generator)

@@ -236,10 +236,13 @@ def encode_yolo(
     cells, cx, cy, h, w = _centres(boxes, image_size, grid)
     anchors = _check_anchors(anchors, len(boxes))
     if len(boxes) and ((w <= 0) | (h <= 0)).any():
-        raise DataError("encode_yolo needs boxes with positive width and height (log-space size); drop zero-area boxes first")
+        raise DataError(
+            "encode_yolo needs boxes with positive width and height (log-space size); drop zero-area boxes first"
+        )
     ox = (cx - cells[:, 1]).clamp(_OFFSET_EPS, 1 - _OFFSET_EPS)
     oy = (cy - cells[:, 0]).clamp(_OFFSET_EPS, 1 - _OFFSET_EPS)
-    t = torch.stack([torch.logit(ox), torch.logit(oy), torch.log(w / anchors[:, 0]), torch.log(h / anchors[:, 1])], dim=1)
+    tw, th = torch.log(w / anchors[:, 0]), torch.log(h / anchors[:, 1])
+    t = torch.stack([torch.logit(ox), torch.logit(oy), tw, th], dim=1)
     return t, cells
 
 
@@ -299,7 +302,8 @@ def decode_bxbyhw(
 
 
 def _check_anchors(anchors: Tensor, count: int) -> Tensor:
-    if not isinstance(anchors, Tensor) or anchors.dim() != 2 or anchors.shape[1] != 2 or anchors.shape[0] not in (1, count):
+    shaped = isinstance(anchors, Tensor) and anchors.dim() == 2 and anchors.shape[1] == 2
+    if not shaped or anchors.shape[0] not in (1, count):
         shape = tuple(anchors.shape) if isinstance(anchors, Tensor) else type(anchors).__name__
         raise ShapeError(f"anchors must have shape ({count}, 2) as (w, h) pixels, one per box, got {shape}")
     if anchors.numel() and (anchors <= 0).any():
