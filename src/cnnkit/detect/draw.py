@@ -1,0 +1,176 @@
+"""Pictures of detections: an image with its boxes, class names, scores and landmarks.
+
+Matplotlib ``Figure`` objects built without pyplot (no global state, safe in threads and
+tests); save them with :func:`cnnkit.atomic.save_figure`. Used for generated scenes,
+users' annotations and ``detect predict`` output alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from torch import Tensor
+
+from cnnkit.errors import DataError
+
+_MARKERS = "o^s*Dvph"  # one marker per landmark index (cycled), so the order is visible
+
+
+def class_colour(label: int) -> tuple[float, float, float, float]:
+    """A stable colour per class index (tab10, then tab20's lighter shades)."""
+    from matplotlib import colormaps
+
+    if label < 10:
+        return colormaps["tab10"](label)
+    return colormaps["tab20"]((2 * (label - 10) + 1) % 20)
+
+
+def _as_picture(image: Tensor) -> tuple[object, str | None]:
+    """(C, H, W) uint8 or float 0..1 -> an (H, W) or (H, W, 3) array and its colour map."""
+    if image.dim() != 3 or image.shape[0] not in (1, 3):
+        raise DataError(
+            f"draw needs one image (1 or 3, H, W), got shape {tuple(image.shape)}"
+        )
+    pic = image.detach().to("cpu")
+    pic = (
+        pic.float() / 255.0 if pic.dtype == torch.uint8 else pic.float().clamp(0.0, 1.0)
+    )
+    if pic.shape[0] == 1:
+        return pic[0].numpy(), "gray"
+    return pic.permute(1, 2, 0).numpy(), None
+
+
+def draw_on_axes(
+    ax: Axes,
+    image: Tensor,
+    boxes: Tensor,
+    labels: Tensor,
+    *,
+    classes: Sequence[str] | None = None,
+    scores: Tensor | None = None,
+    landmarks: Tensor | None = None,
+    landmark_names: Sequence[str] = (),
+    title: str | None = None,
+    font_size: float = 7.0,
+) -> None:
+    """Draw ``image`` (C, H, W) with boxes (K, 4) xyxy pixels, labels (K,), optional scores (K,)
+    and landmarks (K, P, 2) (x, y) pixels on ``ax``; pixel (0, 0) spans 0..1 on both axes."""
+    pic, cmap = _as_picture(image)
+    h, w = image.shape[1], image.shape[2]
+    ax.imshow(
+        pic, cmap=cmap, vmin=0.0, vmax=1.0, extent=(0, w, h, 0), interpolation="nearest"
+    )
+    boxes = boxes.detach().to("cpu").float().reshape(-1, 4)
+    labels = labels.detach().to("cpu").reshape(-1)
+    if len(boxes) != len(labels):
+        raise DataError(f"{len(boxes)} boxes but {len(labels)} labels")
+    for k in range(len(boxes)):
+        x1, y1, x2, y2 = boxes[k].tolist()
+        label = int(labels[k])
+        colour = class_colour(label)
+        ax.add_patch(
+            Rectangle(
+                (x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linewidth=1.2
+            )
+        )
+        name = (
+            classes[label]
+            if classes is not None and 0 <= label < len(classes)
+            else str(label)
+        )
+        text = name if scores is None else f"{name} {float(scores[k]):.2f}"
+        ax.text(x1, y1, text, fontsize=font_size, color="black", va="bottom", ha="left",
+                bbox={"facecolor": colour, "edgecolor": "none", "pad": 0.6, "alpha": 0.85}, clip_on=True)  # fmt: skip
+        if landmarks is not None and landmarks.numel():
+            points = landmarks[k].detach().to("cpu").float()  # (P, 2)
+            for p, (x, y) in enumerate(points.tolist()):
+                ax.plot([x], [y], marker=_MARKERS[p % len(_MARKERS)], markersize=3.5, color=colour,
+                        markeredgecolor="black", markeredgewidth=0.4, linestyle="none")  # fmt: skip
+    ax.set_xlim(0, w)
+    ax.set_ylim(h, 0)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=font_size + 1)
+
+
+def draw_detections(
+    image: Tensor,
+    boxes: Tensor,
+    labels: Tensor,
+    *,
+    classes: Sequence[str] | None = None,
+    scores: Tensor | None = None,
+    landmarks: Tensor | None = None,
+    landmark_names: Sequence[str] = (),
+    title: str | None = None,
+    size: float = 4.0,
+) -> Figure:
+    """One image (C, H, W) with its boxes (K, 4) xyxy pixels, labels (K,), optional scores (K,)
+    (shown after the class name) and landmarks (K, P, 2); ``size`` inches on the longer side."""
+    h, w = image.shape[-2], image.shape[-1]
+    fig = Figure(figsize=(size * w / max(h, w), size * h / max(h, w) + 0.3))
+    ax = fig.add_subplot(1, 1, 1)
+    draw_on_axes(ax, image, boxes, labels, classes=classes, scores=scores, landmarks=landmarks,
+                 landmark_names=landmark_names, title=title)  # fmt: skip
+    if landmark_names and landmarks is not None and landmarks.numel():
+        _landmark_legend(fig, landmark_names)
+    fig.tight_layout()
+    return fig
+
+
+def _landmark_legend(fig: Figure, names: Sequence[str]) -> None:
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], marker=_MARKERS[p % len(_MARKERS)], color="grey", linestyle="none",
+                      markersize=4, label=name) for p, name in enumerate(names)]  # fmt: skip
+    fig.legend(
+        handles=handles,
+        loc="lower center",
+        ncol=min(len(names), 5),
+        fontsize=6,
+        frameon=False,
+    )
+
+
+def draw_dataset(
+    dataset: object,
+    indices: Sequence[int] | None = None,
+    *,
+    columns: int = 4,
+    size: float = 2.4,
+    landmarks: bool = True,
+) -> Figure:
+    """A grid of images of a :class:`~cnnkit.detect.sample.DetectionSet` with their targets
+    (the first 8 by default); ``size`` inches per image."""
+    from cnnkit.detect.sample import DetectionSet
+
+    if not isinstance(dataset, DetectionSet):
+        raise DataError(
+            f"draw_dataset needs a DetectionSet, got {type(dataset).__name__}"
+        )
+    rows_of = (
+        list(range(min(8, len(dataset))))
+        if indices is None
+        else [int(i) for i in indices]
+    )
+    if not rows_of:
+        raise DataError("nothing to draw: the dataset or the index list is empty")
+    cols = max(1, min(columns, len(rows_of)))
+    rows = (len(rows_of) + cols - 1) // cols
+    fig = Figure(figsize=(size * cols, size * rows + 0.4))
+    for n, i in enumerate(rows_of):
+        t = dataset.targets[i]
+        ax = fig.add_subplot(rows, cols, n + 1)
+        draw_on_axes(ax, dataset.images[i], t.boxes, t.labels, classes=dataset.classes,
+                     landmarks=t.landmarks if landmarks else None, title=f"#{i}: {len(t)} objects",
+                     font_size=6.0)  # fmt: skip
+    if landmarks and dataset.landmark_names and any(t.landmarks is not None and t.landmarks.numel()
+                                                    for t in dataset.targets[:1]):  # fmt: skip
+        _landmark_legend(fig, dataset.landmark_names)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig
