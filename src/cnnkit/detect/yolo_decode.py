@@ -1,0 +1,66 @@
+"""Decoding the YOLO-style output into boxes, scores and labels.
+
+For anchor b of the cell in row i, column j, in an H x W image with an S x S grid:
+
+    cx = (j + sigmoid(tx)) * W / S        w = anchor_w * exp(tw)
+    cy = (i + sigmoid(ty)) * H / S        h = anchor_h * exp(th)
+
+score = sigmoid(objectness) * softmax(class logits)[c] for the most likely class c (one
+label per anchor, as YOLOv2 does). Boxes below ``conf_threshold`` go; the rest go through
+per-class NMS (``torchvision.ops.batched_nms``), and the ``max_detections`` best are kept.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torchvision.ops import batched_nms, clip_boxes_to_image
+
+_MAX_LOG_SIZE = 10.0  # exp(10) ~ 22000 anchors: bounds the size of untrained predictions
+
+
+def grid_boxes(pred: Tensor, anchors: Tensor, image_size: tuple[int, int]) -> Tensor:
+    """(N, S, S, B, 5 + n) predictions -> (N, S, S, B, 4) boxes, xyxy pixels (not clipped)."""
+    _, rows, cols, _, _ = pred.shape
+    height, width = image_size
+    cell_w, cell_h = width / cols, height / rows
+    j = torch.arange(cols, device=pred.device, dtype=pred.dtype).view(1, 1, cols, 1)
+    i = torch.arange(rows, device=pred.device, dtype=pred.dtype).view(1, rows, 1, 1)
+    cx = (j + torch.sigmoid(pred[..., 0])) * cell_w  # (N, S, S, B)
+    cy = (i + torch.sigmoid(pred[..., 1])) * cell_h
+    size = anchors.to(pred.dtype) * torch.exp(pred[..., 2:4].clamp(max=_MAX_LOG_SIZE))  # (N, S, S, B, 2)
+    half_w, half_h = size[..., 0] / 2, size[..., 1] / 2
+    return torch.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], dim=-1)
+
+
+def decode(
+    pred: Tensor,
+    anchors: Tensor,
+    image_size: tuple[int, int],
+    *,
+    conf_threshold: float = 0.25,
+    iou_threshold: float = 0.45,
+    max_detections: int = 100,
+) -> list[dict[str, Tensor]]:
+    """Detections per image from ``pred`` (N, S, S, B, 5 + n), ``anchors`` (B, 2) w, h pixels.
+
+    Returns N dicts: ``boxes`` (K, 4) float xyxy pixels clipped to the (H, W) image,
+    ``scores`` (K,) in 0..1, best first, and ``labels`` (K,) int64; K <= max_detections.
+    """
+    pred = pred.detach().float()
+    n = pred.shape[0]
+    boxes = clip_boxes_to_image(grid_boxes(pred, anchors, image_size), image_size).reshape(n, -1, 4)
+    obj = torch.sigmoid(pred[..., 4]).reshape(n, -1)  # (N, S*S*B)
+    prob, label = torch.softmax(pred[..., 5:], dim=-1).max(dim=-1)
+    scores = obj * prob.reshape(n, -1)
+    labels = label.reshape(n, -1)
+    found: list[dict[str, Tensor]] = []
+    for k in range(n):
+        keep = scores[k] >= conf_threshold
+        # degenerate boxes (clipped away to nothing) cannot be matched to anything
+        b, s, c = boxes[k][keep], scores[k][keep], labels[k][keep]
+        sound = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
+        b, s, c = b[sound], s[sound], c[sound]
+        chosen = batched_nms(b, s, c, iou_threshold)[:max_detections]  # sorted by score, best first
+        found.append({"boxes": b[chosen], "scores": s[chosen], "labels": c[chosen]})
+    return found
