@@ -222,6 +222,7 @@ def compose_scenes(
     clutter: tuple[int, int] = (0, 3),
     blobs: int = 3,
     noise: float = 5.0,
+    background: float | None = None,
     source: str = "scenes",
 ) -> Composition:
     """``n`` scenes from ``pool``: images uint8 (n, 1, H, W) with boxes, labels and landmarks.
@@ -232,7 +233,9 @@ def compose_scenes(
     scale: (min, max) of an object's longer side as a fraction of the canvas's shorter side.
     aspect: (min, max) width/height stretch applied to the crop (log-uniform).
     max_overlap / max_cover: placement bounds (IoU with, and covered share of, earlier boxes).
-    clutter: (min, max) faint fragments of pool items in the background. blobs: Gaussian
+    background: None for a random gradient with blobs, or a flat grey level (e.g. 0: clean
+    scenes whose only bright pixels are objects, for checks). clutter: (min, max) faint
+    fragments of pool items in the background. blobs: Gaussian
     blob slots (bright or dark). noise: std of the Gaussian pixel noise in grey levels.
     """
     if n < 0:
@@ -269,6 +272,10 @@ def compose_scenes(
     frag = torch.rand(n, max(int(c_hi), 1), 7, generator=g)
     frag_pick = torch.randint(len(pool), (n, max(int(c_hi), 1)), generator=g)
     canvases = _background(n, h, w, g, blobs)  # (n, h, w)
+    if (
+        background is not None
+    ):  # the random draws above still happen: the seed fixes the objects
+        canvases.fill_(float(background))
     noise_field = torch.randn(n, h, w, generator=g) * noise
 
     targets, object_ids, clutter_ids = [], [], []
@@ -468,11 +475,11 @@ def make_scene_splits(
     """train / val / test scenes that never share a source object (see :func:`scene_pools`).
 
     ``scene`` options go to :func:`compose_scenes` (canvas, objects, one_object, empty,
-    scale, aspect, max_overlap, max_cover, clutter, blobs, noise); unknown ones are rejected.
+    scale, aspect, max_overlap, max_cover, clutter, blobs, noise, background); unknown ones are rejected.
     The three splits use seeds ``seed``, ``seed + 1`` and ``seed + 2``.
     """
     allowed = {"canvas", "objects", "one_object", "empty", "scale", "aspect", "max_overlap",
-               "max_cover", "clutter", "blobs", "noise"}  # fmt: skip
+               "max_cover", "clutter", "blobs", "noise", "background"}  # fmt: skip
     unknown = sorted(set(scene) - allowed)
     if unknown:
         from cnnkit.errors import did_you_mean
