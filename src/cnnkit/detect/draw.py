@@ -83,7 +83,10 @@ def draw_on_axes(
             else str(label)
         )
         text = name if scores is None else f"{name} {float(scores[k]):.2f}"
-        ax.text(x1, y1, text, fontsize=font_size, color="black", va="bottom", ha="left",
+        inside = (
+            y1 < 0.08 * h
+        )  # a box at the top edge: its name goes inside it, not off the image
+        ax.text(x1, y1, text, fontsize=font_size, color="black", va="top" if inside else "bottom", ha="left",
                 bbox={"facecolor": colour, "edgecolor": "none", "pad": 0.6, "alpha": 0.85}, clip_on=True)  # fmt: skip
         if landmarks is not None and landmarks.numel():
             points = landmarks[k].detach().to("cpu").float()  # (P, 2)
