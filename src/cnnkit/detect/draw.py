@@ -170,7 +170,7 @@ def draw_dataset(
         t = dataset.targets[i]
         ax = fig.add_subplot(rows, cols, n + 1)
         draw_on_axes(ax, dataset.images[i], t.boxes, t.labels, classes=dataset.classes,
-                     landmarks=t.landmarks if landmarks else None, title=f"#{i}: {len(t)} objects",
+                     landmarks=t.landmarks if landmarks else None, title=f"#{i}: {len(t)} object{'' if len(t) == 1 else 's'}",
                      font_size=6.0)  # fmt: skip
     if landmarks and dataset.landmark_names and any(t.landmarks is not None and t.landmarks.numel()
                                                     for t in dataset.targets[:1]):  # fmt: skip
