@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -113,8 +113,11 @@ def register(group: typer.Typer) -> None:
         assert image is not None
         stored, truth = subject.read_image(image)
         pixels = subject.check_stored(stored).float() / 255.0
+        _check_attackable(subject, pixels, image, truth, target)
+        # Untargeted attacks push away from the true class when it is known (test:N), so
+        # "fooled" always means a correct prediction was changed.
         result = attack(subject, pixels, method=method, eps=eps, target=target, steps=steps,
-                        step_size=step_size, seed=seed)
+                        step_size=step_size, seed=seed, labels=truth if target is None else None)
         stem = f"adversarial-{method}-{image_stem(image.replace(':', '-'))}"
         written = write(adversarial_figure(subject, result, truth=truth), output_path(out, subject, stem))
         before, after = result.probs_before[0], result.probs_after[0]
@@ -134,6 +137,25 @@ def register(group: typer.Typer) -> None:
             "success": bool(result.success[0]), "max_change": change,
         }
         finish(written, summary, data, as_json)
+
+
+def _check_attackable(subject: Any, pixels: Any, image: str, truth: Optional[int], target: Optional[str]) -> None:
+    """CnnkitError when there is nothing to attack: a known-wrong prediction (untargeted)
+    or a target the model already predicts."""
+    from cnnkit.errors import CnnkitError
+
+    predicted = int(subject.probabilities(subject.pixels_to_input(pixels.to(subject.device))).argmax(1)[0])
+    if target is not None:
+        wanted = subject.class_index(target)
+        if wanted == predicted:
+            raise CnnkitError(
+                f"{image} is already predicted as {subject.classes[wanted]}; choose another --target"
+            )
+    elif truth is not None and truth != predicted:
+        raise CnnkitError(
+            f"{image} is already misclassified ({subject.classes[predicted]}, true {subject.classes[truth]}); "
+            "pick a correctly classified image, or use --target CLASS"
+        )
 
 
 def _evaluate(subject: object, count: int, method: str, eps: float, steps: int, step_size: Optional[float],

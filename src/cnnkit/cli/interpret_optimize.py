@@ -15,7 +15,11 @@ def _targets(text: str) -> list[str] | None:
     if text.strip().lower() == "all":
         return None
     parts = [p.strip() for p in text.split(",") if p.strip()]
-    return parts or None
+    if not parts:
+        from cnnkit.errors import CnnkitError
+
+        raise CnnkitError(f"{text!r} names nothing; give a name or index, a comma list, or 'all'")
+    return parts
 
 
 def register(group: typer.Typer) -> None:

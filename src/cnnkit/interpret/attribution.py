@@ -183,10 +183,10 @@ def _gradcam(subject: Subject, x: Tensor, index: int, layer: str) -> Tensor:
     with torch.no_grad():
         _, outputs = capture(subject.model, {layer: module}, x)
     shape = tuple(outputs[layer].shape) if layer in outputs else None
-    if shape is None or len(shape) != 4:
+    if shape is None or len(shape) != 4 or min(shape[2:]) < 2:
         got = "no tensor output" if shape is None else "output " + "x".join(map(str, shape[1:]))
         raise CnnkitError(
-            f"Grad-CAM needs a layer whose output is a CxHxW map; {layer} has {got}; "
+            f"Grad-CAM needs a layer whose output is a CxHxW map larger than 1x1; {layer} has {got}; "
             f"choose a convolution such as {', '.join(conv_layer_names(subject.model)[-3:])}"
         )
     cam = LayerGradCam(subject.model, module).attribute(x, target=index, relu_attributions=True)  # (1, 1, h, w)
@@ -195,11 +195,18 @@ def _gradcam(subject: Subject, x: Tensor, index: int, layer: str) -> Tensor:
 
 
 def default_gradcam_layer(subject: Subject) -> str:
-    """The last convolution whose output still has H, W > 1 (Grad-CAM's usual choice)."""
-    names = conv_layer_names(subject.model)
+    """The output of the convolutional trunk's last stage that is still a map (H, W > 1):
+    the last such child of ``model.features`` (``features.stage3`` in quicknet,
+    ``features.layer4`` in a ResNet), i.e. after its batch norm, activation and residual
+    add. A raw convolution output is a poor default: BN's per-channel shift comes after
+    it, and in a ResNet it misses the skip path. Models without ``features`` fall back to
+    the last convolution with a spatial output."""
+    modules = dict(subject.model.named_modules())
+    trunk = getattr(subject.model, "features", None)
+    names = [f"features.{n}" for n, _ in trunk.named_children()] if isinstance(trunk, torch.nn.Module) else []
+    names = names or conv_layer_names(subject.model)
     if not names:
         raise CnnkitError(f"{subject.name} has no convolution layers; give Grad-CAM a layer with --layer")
-    modules = dict(subject.model.named_modules())
     x = torch.zeros(1, *subject.input_shape, device=subject.device)
     with torch.no_grad():
         _, outputs = capture(subject.model, {n: modules[n] for n in names}, x)

@@ -59,6 +59,9 @@ def octave_sizes(height: int, width: int, *, octaves: int, scale: float, smalles
     return sizes
 
 
+MAX_ASPECT = 8  # longer side / shorter side: beyond this the octaves become strips
+
+
 def _smallest_octave(subject: Subject) -> int:
     """The shortest side an octave may have: a quarter of the model's input side, but at
     least 16 px (or the input side, for models smaller than that). Convolutional features
@@ -108,6 +111,13 @@ def dream(
         )
     if steps < 1:
         raise CnnkitError(f"steps must be at least 1, got {steps}")
+    if not lr > 0:
+        raise CnnkitError(f"the step size lr must be positive (Deep Dream ascends), got {lr}")
+    height, width = pixels.shape[2:]
+    if max(height, width) > MAX_ASPECT * min(height, width):
+        raise CnnkitError(
+            f"a {width}x{height} image is too elongated to dream on (more than {MAX_ASPECT}:1); crop it first"
+        )
     subject.layer(layer)  # a clear error for a bad name before any work
     original = pixels.detach().float().clamp(0, 1).to(subject.device)
     height, width = original.shape[2:]

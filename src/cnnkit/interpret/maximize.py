@@ -71,6 +71,10 @@ class Settings:
             raise CnnkitError(f"resolution must be in (0, 1], got {self.resolution}")
         if self.components < 1:
             raise CnnkitError(f"components must be at least 1, got {self.components}")
+        if not self.lr > 0:
+            raise CnnkitError(f"the learning rate must be positive (it is an ascent), got {self.lr}")
+        if len(self.blur_sigma) != 2 or not all(s > 0 for s in self.blur_sigma):
+            raise CnnkitError(f"blur_sigma is (first, last), both positive, got {self.blur_sigma}")
         return self
 
 

@@ -17,6 +17,9 @@ Three tensor formats meet here, and every method says which one it takes:
 
 from __future__ import annotations
 
+import copy
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,10 +71,18 @@ class Subject:
     # ---- converting between the three formats ---------------------------------------
     def load_image(self, path: str | Path) -> Tensor:
         """An image file of any size and colour mode -> stored uint8 (C, H, W), converted
-        as the model's input shape says (DataError naming the file when it cannot be read)."""
+        as the model's input shape says (DataError naming the file when it cannot be read).
+
+        A conversion is never silent: :data:`conversion_notes` (the CLI prints them on
+        stderr) receives a line such as "photo.jpg: 640x480 RGB, converted to 1x28x28 grey".
+        """
         from cnnkit.data.images import load_image
 
-        return load_image(path, input_shape=self.input_shape)
+        image = load_image(path, input_shape=self.input_shape)
+        note = _conversion_note(path, self.input_shape)
+        if note and conversion_notes is not None:
+            conversion_notes(note)
+        return image
 
     def read_image(self, ref: str | Path) -> tuple[Tensor, int | None]:
         """An image reference -> (stored uint8 (C, H, W), true class index or None).
@@ -168,6 +179,11 @@ class Subject:
         CnnkitError naming the valid range and the closest name otherwise.
         """
         text = str(target).strip()
+        lowered = [c.lower() for c in self.classes]
+        # Text is a name first (folder datasets may name classes "30", "50"); a Python int
+        # is always an index.
+        if not isinstance(target, int) and text.lower() in lowered:
+            return lowered.index(text.lower())
         if text.lstrip("-").isdigit():
             index = int(text)
             if 0 <= index < self.num_classes:
@@ -176,9 +192,6 @@ class Subject:
                 f"class {index} is out of range: {self.name} has classes 0..{self.num_classes - 1} "
                 f"({_some(self.classes)})"
             )
-        lowered = [c.lower() for c in self.classes]
-        if text.lower() in lowered:
-            return lowered.index(text.lower())
         raise CnnkitError(
             f"{text!r} is not a class of {self.name}{did_you_mean(text, self.classes)}; "
             f"give a name or an index 0..{self.num_classes - 1} ({_some(self.classes)})"
@@ -198,6 +211,31 @@ class Subject:
             f"{self.name} has no layer {name!r}{did_you_mean(name, [n for n in modules if n])}; "
             f"its convolutions are {_some(convs, 6)}; {where} lists every layer"
         )
+
+
+# Where notes about converted image files go: None (the library default) drops them; the
+# CLI sets a function that prints them on stderr.
+conversion_notes: Callable[[str], None] | None = None
+
+
+def print_note(note: str) -> None:
+    """Print a note on stderr (the CLI's choice for :data:`conversion_notes`)."""
+    print(f"note: {note}", file=sys.stderr)
+
+
+def _conversion_note(path: str | Path, input_shape: tuple[int, int, int]) -> str | None:
+    """'x.png: 64x64 RGBA, converted to 1x28x28 grey' when the file is not already the
+    model's size and mode, else None (reads only the file's header)."""
+    from PIL import Image
+
+    channels, height, width = input_shape
+    with Image.open(path) as opened:
+        (w, h), mode = opened.size, opened.mode
+    same_mode = mode == ("L" if channels == 1 else "RGB")
+    if (w, h) == (width, height) and same_mode:
+        return None
+    kind = "grey" if channels == 1 else "RGB"
+    return f"{path}: {w}x{h} {mode}, converted to {channels}x{height}x{width} {kind} as the model expects"
 
 
 def conv_layer_names(model: nn.Module) -> list[str]:
@@ -226,13 +264,15 @@ def subject_from_model(
     path: Path | None = None,
     config: dict[str, Any] | None = None,
 ) -> Subject:
-    """Wrap an in-memory image classifier (eval mode, float32, no in-place activations)."""
+    """Wrap an in-memory image classifier: a copy of it in eval mode, float32, with frozen
+    weights and no in-place activations (the caller's model is left as it was, so it can
+    go on training)."""
     if info.kind != "image" or len(info.input_shape) != 3:
         raise RunError(
             f"{name} was trained on {info.kind} data ({info.name}); interpretation pictures are "
             "made for image models (input CxHxW)"
         )
-    model = _out_of_place(model.float().eval())
+    model = _out_of_place(copy.deepcopy(model).float().eval())
     for p in model.parameters():
         p.requires_grad_(False)  # methods differentiate w.r.t. the input only
     return Subject(model, info, name, path, config)
