@@ -3,6 +3,8 @@ naive windows, hand-computed window boxes, and NMS against torchvision."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -27,8 +29,8 @@ SPECS = [
     # (spec, expected total stride)
     ("INPUT(1x25x25) -> CONV(6, k=3) -> RELU -> POOL -> CONV(8, k=3) -> RELU -> POOL -> FC(2)", 4),
     ("INPUT(1x13x11) -> CONV(5, k=3) -> RELU -> POOL -> FC(9) -> RELU -> DROPOUT -> FC(3)", 2),
-    ("INPUT(3x19x17) -> CONV(4, k=3, s=2) -> RELU -> CONV(6, k=2) -> BN -> RELU -> POOL(3, s=3)"
-     " -> FC(7) -> BN -> TANH -> FC(5) -> SOFTMAX", 6),
+    (("INPUT(3x19x17) -> CONV(4, k=3, s=2) -> RELU -> CONV(6, k=2) -> BN -> RELU -> POOL(3, s=3)"
+     " -> FC(7) -> BN -> TANH -> FC(5) -> SOFTMAX"), 6),
     ("INPUT(2x12x12) -> CONV(8, k=3) -> LEAKYRELU -> AVGPOOL(2) -> CONV(4, k=2, d=2) -> GAP -> FC(3)", 2),
     ("INPUT(1x10x14) -> CONV(4, k=3) -> ELU -> GMP -> FC(6) -> FC(2)", 1),
 ]
@@ -209,5 +211,5 @@ def test_geometric_scales(largest: float, smallest: float, step: float) -> None:
     scales = geometric_scales(largest, smallest, step=step)
     assert scales[0] == pytest.approx(largest)
     assert scales[-1] >= smallest * (1 - 1e-9) and scales[-1] * step < smallest
-    for a, b in zip(scales, scales[1:]):
+    for a, b in itertools.pairwise(scales):
         assert b == pytest.approx(a * step)

@@ -27,7 +27,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from cnnkit.data.augment import Augment, AugmentConfig
-from cnnkit.detect.sliding import Detections, FullyConvNet, detect, pyramid, to_fully_conv
+from cnnkit.detect.sliding import (
+    Detections,
+    FullyConvNet,
+    detect,
+    pyramid,
+    to_fully_conv,
+)
 from cnnkit.errors import DataError
 
 FACE_SPEC = (

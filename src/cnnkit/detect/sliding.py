@@ -328,5 +328,5 @@ def geometric_scales(largest: float, smallest: float, *, step: float = 0.8) -> l
     """Scale factors from ``largest`` down to at least ``smallest``, each ``step`` times the last."""
     if not (0 < step < 1) or smallest <= 0 or largest < smallest:
         raise ShapeError(f"need 0 < step < 1 and 0 < smallest <= largest, got {step}, {smallest}, {largest}")
-    n = int(math.floor(math.log(smallest / largest) / math.log(step) + 1e-9)) + 1
+    n = math.floor(math.log(smallest / largest) / math.log(step) + 1e-9) + 1
     return [largest * step**i for i in range(n)]
