@@ -101,5 +101,7 @@ def test_nms_is_per_class() -> None:
     pred[0, 0, 0, 1, 5:] = torch.tensor([0.0, 10.0])
     both = decode(pred, anchors, (16, 16), conf_threshold=0.5)[0]
     assert sorted(both["labels"].tolist()) == [0, 1]
+    one = decode(pred, anchors, (16, 16), conf_threshold=0.5, class_agnostic=True)[0]
+    assert one["labels"].tolist() == [0] and one["scores"][0] == both["scores"].max()
     empty = decode(pred, anchors, (16, 16), conf_threshold=0.99)[0]
     assert empty["boxes"].shape == (0, 4) and empty["labels"].dtype == torch.long

@@ -41,8 +41,12 @@ def decode(
     conf_threshold: float = 0.25,
     iou_threshold: float = 0.45,
     max_detections: int = 100,
+    class_agnostic: bool = False,
 ) -> list[dict[str, Tensor]]:
     """Detections per image from ``pred`` (N, S, S, B, 5 + n), ``anchors`` (B, 2) w, h pixels.
+
+    ``class_agnostic=True`` runs one NMS over all classes, so one object cannot come out
+    twice under two class names (per-class NMS, the default, keeps both).
 
     Returns N dicts: ``boxes`` (K, 4) float xyxy pixels clipped to the (H, W) image,
     ``scores`` (K,) in 0..1, best first, and ``labels`` (K,) int64; K <= max_detections.
@@ -61,6 +65,7 @@ def decode(
         b, s, c = boxes[k][keep], scores[k][keep], labels[k][keep]
         sound = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
         b, s, c = b[sound], s[sound], c[sound]
-        chosen = batched_nms(b, s, c, iou_threshold)[:max_detections]  # sorted by score, best first
+        groups = torch.zeros_like(c) if class_agnostic else c
+        chosen = batched_nms(b, s, groups, iou_threshold)[:max_detections]  # sorted by score, best first
         found.append({"boxes": b[chosen], "scores": s[chosen], "labels": c[chosen]})
     return found

@@ -112,6 +112,7 @@ class YoloDetector(nn.Module):
         iou_threshold: float = 0.45,
         max_detections: int = 100,
         batch_size: int = 64,
+        class_agnostic: bool = False,
     ) -> list[dict[str, Tensor]]:
         """Detections for (N, C, H, W) images (uint8 0..255, or float 0..1), in eval mode."""
         from cnnkit.detect.yolo_decode import decode
@@ -126,7 +127,7 @@ class YoloDetector(nn.Module):
                 out = self(self.normalize(chunk))
                 found += decode(
                     out, self.anchors, tuple(chunk.shape[-2:]), conf_threshold=conf_threshold,
-                    iou_threshold=iou_threshold, max_detections=max_detections,
+                    iou_threshold=iou_threshold, max_detections=max_detections, class_agnostic=class_agnostic,
                 )
         finally:
             self.train(was_training)
