@@ -57,7 +57,18 @@ def setup(device: torch.device) -> bool:
 
 
 def teardown() -> None:
+    """Leave the process group, all ranks together.
+
+    The barrier keeps one rank from destroying the group while another still talks on
+    it, and collecting garbage first frees DDP's reducer (which holds gloo work objects)
+    while the group is alive: either race can abort a process at exit with "terminate
+    called without an active exception".
+    """
     if dist.is_available() and dist.is_initialized():
+        import gc
+
+        gc.collect()
+        dist.barrier()
         dist.destroy_process_group()
 
 
