@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -42,7 +42,7 @@ def register(group: typer.Typer) -> None:
         val_scenes: int = typer.Option(200, "--val-scenes", min=1, help="Generated validation scenes."),
         test_scenes: int = typer.Option(500, "--test-scenes", min=1, help="Generated test scenes."),
         canvas: int = typer.Option(96, "--canvas", min=16, help="Side of a generated scene in pixels."),
-        image_size: Optional[int] = typer.Option(None, "--image-size", min=8,
+        image_size: int | None = typer.Option(None, "--image-size", min=8,
                                                  help="Side to letterbox yolo:/coco: images to [default: the first image's]."),
         val_fraction: float = typer.Option(0.1, "--val-fraction", help="Share of an unsplit yolo:/coco: set for val."),
         test_fraction: float = typer.Option(0.1, "--test-fraction", help="Share of an unsplit yolo:/coco: set for test."),
@@ -83,7 +83,7 @@ def register(group: typer.Typer) -> None:
     @group.command("eval")
     def eval_command(
         run: Path = typer.Argument(..., metavar="RUN", help="A run directory from `cnnkit detect train`."),
-        data: Optional[str] = typer.Option(None, "--data", "-d",
+        data: str | None = typer.Option(None, "--data", "-d",
                                            help=DATA_HELP + " [default: the run's own data, test split]"),
         split: str = typer.Option("test", "--split", "-s", help="test, val or train."),
         as_json: bool = typer.Option(False, "--json", help="Print the full result (per-class AP, PR curves) as JSON."),

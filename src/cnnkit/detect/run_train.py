@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,14 @@ import torch
 from torch import Tensor
 
 from cnnkit.detect.data import DataOptions, resolve_data
-from cnnkit.detect.run import PR_CURVE, PREDICTIONS, REPORT, DetectorMetadata, LoadedDetector, save_detector
+from cnnkit.detect.run import (
+    PR_CURVE,
+    PREDICTIONS,
+    REPORT,
+    DetectorMetadata,
+    LoadedDetector,
+    save_detector,
+)
 from cnnkit.detect.sample import DetectionSet
 from cnnkit.detect.yolo_model import YoloDetector
 from cnnkit.errors import CnnkitError, DataError
@@ -42,7 +49,7 @@ class TrainSettings:
 
     backbone: str = "quicknet"
     data: str = "scenes"
-    data_options: DataOptions = DataOptions()
+    data_options: DataOptions = field(default_factory=DataOptions)
     epochs: int = 12
     batch_size: int = 32
     lr: float = 3e-3
@@ -172,8 +179,8 @@ def report_text(result: dict[str, Any], *, command: str, title: str) -> str:
              f"- test mAP@0.5: **{_fmt(result['map_50'])}**",
              f"- test mAP@[.5:.95] (COCO): {_fmt(result['map'])}",
              f"- mean IoU of matched boxes: {_fmt(result.get('mean_iou'))}",
-             f"- test images: {result['images']}, objects: {result['targets']}, "
-             f"predictions (conf >= {EVAL_CONF}): {result['predictions']}"]
+             (f"- test images: {result['images']}, objects: {result['targets']}, "
+              f"predictions (conf >= {EVAL_CONF}): {result['predictions']}")]
     if "train_seconds" in result:
         lines.append(f"- training time: {result['train_seconds']:.1f} s")
     if "images_per_second" in result:
@@ -182,8 +189,8 @@ def report_text(result: dict[str, Any], *, command: str, title: str) -> str:
     lines += ["", "| class | AP@0.5 | AP@[.5:.95] | objects | predictions |", "|---|---:|---:|---:|---:|"]
     for name, row in result["per_class"].items():
         lines.append(f"| {name} | {_fmt(row['ap_50'])} | {_fmt(row['ap'])} | {row['targets']} | {row['predictions']} |")
-    lines += ["", f"Pictures: [{PR_CURVE}]({PR_CURVE}), [{PREDICTIONS}]({PREDICTIONS}) "
-              "(predicted boxes at confidence >= 0.25 beside the ground truth).", ""]
+    lines += ["", (f"Pictures: [{PR_CURVE}]({PR_CURVE}), [{PREDICTIONS}]({PREDICTIONS}) "
+                   "(predicted boxes at confidence >= 0.25 beside the ground truth)."), ""]
     return "\n".join(lines)
 
 
@@ -306,12 +313,14 @@ def predict_files(loaded: LoadedDetector, paths: Sequence[str | Path], out_dir: 
         boxes = (found["boxes"].cpu() - torch.tensor([ox, oy, ox, oy], dtype=torch.float32)) / scale
         boxes = torch.stack([boxes[:, 0].clamp(0, w), boxes[:, 1].clamp(0, h),
                              boxes[:, 2].clamp(0, w), boxes[:, 3].clamp(0, h)], dim=1)
+        # a box wholly on the letterbox's black border has nothing left in the file: drop it
+        inside = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        boxes, found = boxes[inside], {k: v.cpu()[inside] for k, v in found.items()}
         target = out / f"{path.stem}.png"
         if any(r.output == target for r in results):  # two files with one stem: keep both pictures
             target = out / f"{path.stem}-{len(results)}.png"
-        fig = draw_detections(original, boxes, found["labels"].cpu(), classes=meta.classes,
-                              scores=found["scores"].cpu(), title=f"{path.name}: {len(boxes)} objects")
+        fig = draw_detections(original, boxes, found["labels"], classes=meta.classes, scores=found["scores"],
+                              title=f"{path.name}: {len(boxes)} objects")
         save_figure(target, fig, dpi=100)
-        results.append(FileDetections(path, boxes, found["scores"].cpu(), found["labels"].cpu(),
-                                      meta.classes, target))
+        results.append(FileDetections(path, boxes, found["scores"], found["labels"], meta.classes, target))
     return results
