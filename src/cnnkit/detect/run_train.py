@@ -58,6 +58,7 @@ class TrainSettings:
     head_width: int = 64
     seed: int = 0
     threads: int = 1
+    device: str = "cpu"  # where training runs; inference speed is always measured on the CPU
     command: str = ""
 
 
@@ -115,8 +116,9 @@ def train_run(out: str | Path, settings: TrainSettings, *, log: Callable[[str], 
 
     started = time.perf_counter()
     with torch_threads(settings.threads):
-        fit(detector, train, fit_config, val=val, log=record)
+        fit(detector, train, fit_config, val=val, log=record, device=settings.device)
         train_seconds = time.perf_counter() - started
+        detector.to("cpu")
         meta = DetectorMetadata.describe(detector, backbone=backbone, classes=train.classes,
                                          image_size=train.image_size)
         save_detector(run, detector, meta)
