@@ -123,8 +123,8 @@ def decode_vectors(
 ) -> Localization:
     """(N, 5 + n + 2P) vectors -> :class:`Localization` in pixels.
 
-    ``logits=True`` (model outputs): p_c is a logit (sigmoid applied) and the classes are
-    logits (softmax). ``logits=False`` (targets from :func:`encode_targets`): taken as is.
+    ``logits=True`` (model outputs): p_c is a logit (sigmoid applied), the classes are
+    logits (softmax) and negative b_h, b_w are read as 0. ``logits=False`` (targets from :func:`encode_targets`): taken as is.
     """
     layout = VectorLayout(num_classes, num_landmarks)
     if y.dim() != 2 or y.shape[1] != layout.size:
@@ -136,7 +136,10 @@ def decode_vectors(
     p = torch.sigmoid(y[:, 0]) if logits else y[:, 0]
     cls = y[:, layout.classes]
     scores = cls.softmax(dim=1) if logits else cls
-    boxes = decode_bxbyhw(y[:, layout.box], image_size=image_size, grid=1)
+    values = y[:, layout.box]
+    if logits:  # a raw output can say a negative size; read it as an empty box, never an inverted one
+        values = torch.cat([values[:, :2], values[:, 2:].clamp(min=0)], dim=1)
+    boxes = decode_bxbyhw(values, image_size=image_size, grid=1)
     scale = torch.tensor([width, height], dtype=y.dtype, device=y.device)
     marks = y[:, layout.landmarks].reshape(len(y), num_landmarks, 2) * scale
     return Localization(p, boxes, scores.argmax(dim=1), scores, marks)

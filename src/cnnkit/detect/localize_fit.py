@@ -220,3 +220,51 @@ def draw_grid(model: Localizer, data: DetectionSet, *, count: int = 16, columns:
     fig.suptitle("test scenes: truth dashed white (x = landmarks), prediction coloured with p_c", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- weights on disk
+METADATA_KEY = "cnnkit"  # safetensors metadata entry holding our JSON (as in run directories)
+FORMAT = "cnnkit-localizer/1"
+
+
+def save_localizer(model: Localizer, path: str, *, architecture: str, image_size: tuple[int, int],
+                   classes: Sequence[str], landmark_names: Sequence[str]) -> None:
+    """Write ``model``'s weights as safetensors with JSON metadata (the architecture text,
+    head sizes, image size, classes, landmark names): enough for :func:`load_localizer`."""
+    import json
+
+    from cnnkit.atomic import save_tensors
+
+    meta = {"format": FORMAT, "architecture": architecture, "num_classes": model.num_classes,
+            "num_landmarks": model.num_landmarks, "in_channels": int(model.mean.numel()),
+            "hidden": int(model.head.fc1.out_features), "image_size": list(image_size),
+            "classes": list(classes), "landmark_names": list(landmark_names)}
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    save_tensors(path, state, {METADATA_KEY: json.dumps(meta)})
+
+
+def load_localizer(path: str) -> tuple[Localizer, dict[str, object]]:
+    """(model in eval mode, metadata dict) from a file written by :func:`save_localizer`."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from cnnkit.detect.localize import build_localizer
+    from cnnkit.errors import RunError
+
+    try:
+        with safe_open(path, framework="pt") as handle:
+            meta = json.loads((handle.metadata() or {})[METADATA_KEY])
+        state = load_file(path)
+    except (OSError, KeyError, ValueError) as err:
+        raise RunError(f"cannot read localizer weights {path}: {err}; give a model.safetensors written by "
+                       "`cnnkit detect localize --out`") from None
+    if meta.get("format") != FORMAT:
+        raise RunError(f"{path} is not a localizer ({meta.get('format')!r}); give one written by "
+                       "`cnnkit detect localize --out`")
+    model = build_localizer(str(meta["architecture"]), num_classes=int(meta["num_classes"]),
+                            num_landmarks=int(meta["num_landmarks"]), image_size=tuple(meta["image_size"]),
+                            in_channels=int(meta["in_channels"]), hidden=int(meta["hidden"]))
+    model.load_state_dict(state)
+    return model.eval(), meta
