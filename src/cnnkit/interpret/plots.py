@@ -99,7 +99,9 @@ def write(fig: Any, path: str | Path, *, dpi: int = 130) -> Path:
     """Save ``fig`` as PNG atomically (parent folders created) and return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return save_figure(path, fig, dpi=dpi)
+    # "tight" keeps labels that a fixed-aspect image pushed past the edge (a constrained
+    # layout cannot always make room beside imshow) inside the picture.
+    return save_figure(path, fig, dpi=dpi, bbox_inches="tight", pad_inches=0.08)
 
 
 def default_output(folder: Path | None, stem: str) -> Path:
