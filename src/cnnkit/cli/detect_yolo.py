@@ -63,7 +63,7 @@ def register(group: typer.Typer) -> None:
           cnnkit detect train --data yolo:./my_boxes --image-size 128 --epochs 30 --out runs/mine
         \b
         Output:
-          epoch 3/12: loss 1.9321 (box 0.412, obj 0.503, noobj 0.188, cls 0.829) val mAP@0.5 0.512  38.0s
+          epoch 2/2: loss 6.2936 (box 0.851, obj 0.905, noobj 0.694, cls 3.844) val mAP@0.5 0.331  48.6s
         """
         import shlex
         import sys
@@ -103,8 +103,8 @@ def register(group: typer.Typer) -> None:
         \b
         Output:
           runs/scenes: scenes test split, 500 images
-          mAP@0.5       0.720
-          mAP@[.5:.95]  0.391
+          mAP@0.5       0.324
+          mAP@[.5:.95]  0.142
         """
         from cnnkit.cli.common import print_json
         from cnnkit.detect.data import DataOptions, resolve_data
@@ -151,9 +151,9 @@ def register(group: typer.Typer) -> None:
           cnnkit detect predict runs/scenes photos/*.jpg -o out --conf 0.5 --json
         \b
         Output:
-          scene1.png: 2 objects -> detections/scene1.png
-            Sneaker 0.93 at (12, 40, 47, 61)
-            Bag 0.71 at (50, 8, 88, 44)
+          scene1.png: 1 object -> detections/scene1.png
+            Trouser 0.46 at (54, 7, 78, 61)
+          nope.png: error: no such file
         """
         import sys
 

@@ -248,7 +248,8 @@ class FileDetections:
         if not self.ok:
             return [f"{self.path}: error: {self.error}"]
         data = self.to_dict()
-        head = f"{self.path}: {len(data['detections'])} objects -> {self.output}"
+        n = len(data["detections"])
+        head = f"{self.path}: {n} object{'' if n == 1 else 's'} -> {self.output}"
         return [head] + [f"  {d['class']} {d['score']:.2f} at ({', '.join(f'{v:.0f}' for v in d['box'])})"
                          for d in data["detections"]]
 
@@ -322,7 +323,7 @@ def predict_files(loaded: LoadedDetector, paths: Sequence[str | Path], out_dir: 
         if any(r.output == target for r in results):  # two files with one stem: keep both pictures
             target = out / f"{path.stem}-{len(results)}.png"
         fig = draw_detections(original, boxes, found["labels"], classes=meta.classes, scores=found["scores"],
-                              title=f"{path.name}: {len(boxes)} objects")
+                              title=f"{path.name}: {len(boxes)} object{'' if len(boxes) == 1 else 's'}")
         save_figure(target, fig, dpi=100)
         results.append(FileDetections(path, boxes, found["scores"], found["labels"], meta.classes, target))
     return results
