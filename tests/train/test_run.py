@@ -227,3 +227,13 @@ def test_unwrap_compiled_wrapper() -> None:
 
     assert unwrap(Wrapper()) is model
     assert ModelMetadata.describe(Wrapper(), tiny_info()).architecture == SPEC
+
+
+def test_a_detection_run_points_to_detect_commands(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    run = RunDir.create(tmp_path / "det")
+    run.write_config({"model": "quicknet"})
+    save_file({"w": torch.zeros(1)}, str(run.file("model.safetensors")), metadata={"cnnkit_detect": "{}"})
+    with pytest.raises(RunError, match="is a detection run; use `cnnkit detect eval`"):
+        load_run(run.path)

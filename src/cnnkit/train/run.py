@@ -284,10 +284,15 @@ class RunDir:
         path = self._model_path()
         try:
             with safe_open(str(path), framework="pt") as handle:
-                raw = (handle.metadata() or {}).get(METADATA_KEY)
+                header = handle.metadata() or {}
+                raw = header.get(METADATA_KEY)
         except Exception as err:  # safetensors raises several types for damaged files
             raise RunError(f"{path} is corrupt or not a safetensors file ({err}); retrain or restore it") from None
         if raw is None:
+            if "cnnkit_detect" in header:  # written by `cnnkit detect train`
+                raise RunError(
+                    f"{self.path} is a detection run; use `cnnkit detect eval` / `cnnkit detect predict` on it"
+                )
             raise RunError(f"{path} has no cnnkit metadata; it was not written by `cnnkit train`")
         try:
             meta = ModelMetadata.from_json(raw)
