@@ -10,7 +10,11 @@ from hypothesis import strategies as st
 
 from cnnkit.data.scenes import LANDMARK_NAMES
 from cnnkit.detect.localize import (
-    LocalizeLossWeights, build_localizer, decode_vectors, encode_targets, localize_loss,
+    LocalizeLossWeights,
+    build_localizer,
+    decode_vectors,
+    encode_targets,
+    localize_loss,
 )  # fmt: skip
 from cnnkit.detect.localize_fit import augment, mirror_order
 from cnnkit.detect.sample import Targets

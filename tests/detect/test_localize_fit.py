@@ -6,7 +6,13 @@ import torch
 from torchvision.ops import box_iou
 
 from cnnkit.detect.localize import build_localizer
-from cnnkit.detect.localize_fit import LocalizeFitConfig, evaluate, fit, load_localizer, save_localizer
+from cnnkit.detect.localize_fit import (
+    LocalizeFitConfig,
+    evaluate,
+    fit,
+    load_localizer,
+    save_localizer,
+)
 from cnnkit.detect.sample import DetectionSet, Targets
 
 NAMES = ("centre", "top_left", "top_right", "bottom_right", "bottom_left")

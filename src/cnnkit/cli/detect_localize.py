@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
+DEFAULT_PICTURE = Path("localize.png")
 
 def register(group: typer.Typer) -> None:
     """Add ``localize`` to the ``cnnkit detect`` group."""
@@ -22,8 +22,8 @@ def register(group: typer.Typer) -> None:
         batch_size: int = typer.Option(32, "--batch-size", help="Scenes per step."),
         lr: float = typer.Option(3e-3, "--lr", help="Peak learning rate (one-cycle)."),
         seed: int = typer.Option(0, "--seed", help="Seed for scenes, initialization and batches."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write a run directory here."),
-        picture: Path = typer.Option(Path("localize.png"), "--picture",
+        out: Path | None = typer.Option(None, "--out", "-o", help="Write a run directory here."),
+        picture: Path = typer.Option(DEFAULT_PICTURE, "--picture",
                                      help="PNG grid of test scenes when there is no --out."),
     ) -> None:
         """Train the lecture's localizer y = [p_c, b_x, b_y, b_h, b_w, c_1..c_n] plus landmarks
@@ -69,7 +69,13 @@ def _run(model_name: str, *, scenes: int, test_scenes: int, epochs: int, canvas:
     from cnnkit.cli.common import console
     from cnnkit.data.scenes import make_scene_splits
     from cnnkit.detect.localize import build_localizer
-    from cnnkit.detect.localize_fit import LocalizeFitConfig, draw_grid, evaluate, fit, save_localizer
+    from cnnkit.detect.localize_fit import (
+        LocalizeFitConfig,
+        draw_grid,
+        evaluate,
+        fit,
+        save_localizer,
+    )
 
     start = time.perf_counter()
     torch.manual_seed(seed)

@@ -18,7 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cnnkit.detect.localize import LocalizeLossWeights, Localizer, encode_targets, localize_loss
+from cnnkit.detect.localize import (
+    LocalizeLossWeights,
+    Localizer,
+    encode_targets,
+    localize_loss,
+)
 from cnnkit.detect.sample import DetectionSet, Targets
 from cnnkit.errors import DataError
 
