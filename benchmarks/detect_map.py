@@ -8,7 +8,7 @@ the one-cycle schedule is laid out over the epochs that fit. The run goes throug
 writes), then inference images/s on the CPU (forward + decode + NMS, batch 64) is measured.
 
     .venv/bin/python benchmarks/detect_map.py [--minutes 15] [--scenes 3000] [--threads 1]
-        [--backbone quicknet] [--grid 6] [--anchors 5] [--device cpu|cuda] [--out DIR]
+        [--backbone quicknet] [--grid 0] [--anchors 5] [--device cpu|cuda] [--out DIR]
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--test-scenes", type=int, default=500)
     parser.add_argument("--canvas", type=int, default=96)
     parser.add_argument("--backbone", default="quicknet")
-    parser.add_argument("--grid", type=int, default=6)
+    parser.add_argument("--grid", type=int, default=0, help="0: the trunk's own grid")
     parser.add_argument("--anchors", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=3e-3)

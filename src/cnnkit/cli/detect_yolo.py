@@ -36,7 +36,7 @@ def register(group: typer.Typer) -> None:
         batch_size: int = typer.Option(32, "--batch-size", "-b", min=1, help="Images per step."),
         lr: float = typer.Option(3e-3, "--lr", min=0.0, help="Peak one-cycle learning rate (AdamW)."),
         anchors: int = typer.Option(5, "--anchors", min=1, help="Anchor boxes per cell, by k-means on the training boxes."),
-        grid: int = typer.Option(6, "--grid", min=0, help="S x S grid; 0 keeps the trunk's own grid."),
+        grid: int = typer.Option(0, "--grid", min=0, help="S x S grid; 0 (default) keeps the trunk's own grid (12x12 for quicknet on 96x96 scenes)."),
         head_width: int = typer.Option(64, "--head-width", min=1, help="Channels of the head's 3x3 convolution."),
         scenes: int = typer.Option(3000, "--scenes", min=1, help="Generated training scenes (--data scenes)."),
         val_scenes: int = typer.Option(200, "--val-scenes", min=1, help="Generated validation scenes."),

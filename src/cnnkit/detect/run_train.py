@@ -54,7 +54,7 @@ class TrainSettings:
     batch_size: int = 32
     lr: float = 3e-3
     anchors: int = 5
-    grid: int | None = 6
+    grid: int | None = None  # None: the trunk's own grid (12x12 for quicknet on 96x96 scenes)
     head_width: int = 64
     seed: int = 0
     threads: int = 1
