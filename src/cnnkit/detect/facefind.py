@@ -214,14 +214,13 @@ def find_faces(
     return detect(net, image, scales=scales, threshold=threshold, iou=iou, classes=[1], max_detections=max_faces)
 
 
-def draw_detections(ax: object, photo: Tensor, found: Detections, *, title: str = "") -> None:
-    """Show grey ``photo`` (1, H, W) on a matplotlib ``ax`` with each box and its score."""
-    from matplotlib.patches import Rectangle
+FACE_CLASSES = ("non-face", "face")  # the classifier's outputs; detections are class 1
 
-    ax.imshow(photo[0].numpy(), cmap="gray", vmin=0, vmax=1)  # type: ignore[attr-defined]
-    for (x1, y1, x2, y2), s in zip(found.boxes.tolist(), found.scores.tolist()):
-        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color="lime", lw=2))  # type: ignore[attr-defined]
-        ax.text(x1, y1 - 3, f"{s:.2f}", color="black", fontsize=8,  # type: ignore[attr-defined]
-                bbox={"facecolor": "lime", "edgecolor": "none", "pad": 1})
-    ax.set_title(title)  # type: ignore[attr-defined]
-    ax.axis("off")  # type: ignore[attr-defined]
+
+def draw_detections(ax: object, photo: Tensor, found: Detections, *, title: str = "") -> None:
+    """Show grey ``photo`` (1, H, W) in [0, 1] on a matplotlib ``ax`` with each face box and
+    its score (cnnkit.detect.draw's drawing, shared with `cnnkit detect predict`)."""
+    from cnnkit.detect.draw import draw_on_axes
+
+    draw_on_axes(ax, photo, found.boxes, found.labels, classes=FACE_CLASSES, scores=found.scores,  # type: ignore[arg-type]
+                 title=title or None, font_size=8.0)
