@@ -258,16 +258,9 @@ def build_localizer(
     The trunk must turn (1, in_channels, H, W) images into a (1, C, h, w) feature map.
     """
     what = name_or_spec if isinstance(name_or_spec, str) else type(name_or_spec).__name__
-    if isinstance(name_or_spec, str):
-        from cnnkit.nn.build import build, looks_like_spec
+    from cnnkit.nn.build import build_trunk
 
-        kwargs = {} if looks_like_spec(name_or_spec) else {"in_channels": in_channels}
-        model = build(name_or_spec, **kwargs)
-        trunk = getattr(model, "features", None)
-        if not isinstance(trunk, nn.Module):
-            raise ModelError(f"{what} has no .features trunk to put a localization head on")
-    else:
-        trunk = getattr(name_or_spec, "features", name_or_spec)
+    trunk = build_trunk(name_or_spec, in_channels=in_channels, purpose="a localization head")
     trunk.eval()
     try:
         with torch.no_grad():

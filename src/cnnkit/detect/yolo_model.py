@@ -173,16 +173,9 @@ def build_yolo(
     is a multiple k of it, a 3x3 convolution with stride k (+ BN + ReLU) is added.
     """
     what = name_or_spec if isinstance(name_or_spec, str) else type(name_or_spec).__name__
-    if isinstance(name_or_spec, str):
-        from cnnkit.nn.build import build, looks_like_spec
+    from cnnkit.nn.build import build_trunk
 
-        kwargs = {} if looks_like_spec(name_or_spec) else {"in_channels": in_channels}
-        model = build(name_or_spec, **kwargs)
-        trunk = getattr(model, "features", None)
-        if not isinstance(trunk, nn.Module):
-            raise ModelError(f"{what} has no .features trunk to put a detection head on")
-    else:
-        trunk = getattr(name_or_spec, "features", name_or_spec)
+    trunk = build_trunk(name_or_spec, in_channels=in_channels, purpose="a detection head")
     channels, rows, cols = _trunk_grid(trunk, in_channels, image_size, what)
     if rows != cols:
         raise ShapeError(

@@ -61,6 +61,22 @@ def build(name_or_spec: str, **kwargs: Any) -> nn.Module:
     return MODELS.create(name_or_spec, **kwargs)
 
 
+def build_trunk(name_or_spec: str | nn.Module, *, in_channels: int, purpose: str) -> nn.Module:
+    """The convolutional trunk (``.features``) of a zoo name or spec, or of a given model
+    (a module without ``.features`` is taken as the trunk itself), for a new head.
+
+    A spec is built as written; a zoo name gets ``in_channels``. ``purpose`` names the head
+    in the error for a model without a trunk, e.g. "a detection head".
+    """
+    if not isinstance(name_or_spec, str):
+        return getattr(name_or_spec, "features", name_or_spec)
+    kwargs = {} if looks_like_spec(name_or_spec) else {"in_channels": in_channels}
+    trunk = getattr(build(name_or_spec, **kwargs), "features", None)
+    if not isinstance(trunk, nn.Module):
+        raise ModelError(f"{name_or_spec} has no .features trunk to put {purpose} on")
+    return trunk
+
+
 def model_entry(name: str) -> Entry[Any]:
     """The registry entry of a zoo model (description, default input shape, ...)."""
     _load_zoo()
