@@ -105,3 +105,18 @@ def test_open_subject_with_torchvision_weights_file(tmp_path: Path) -> None:
     x = torch.rand(1, 3, 224, 224)
     with torch.no_grad():
         torch.testing.assert_close(subject.model(x), reference(x), rtol=1e-4, atol=1e-4)
+
+
+def test_dataset_is_loaded_once_for_many_references(digits_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import cnnkit.data.sources as sources
+
+    calls = []
+    real = sources.load_dataset
+    monkeypatch.setattr(sources, "load_dataset", lambda *a, **k: calls.append(1) or real(*a, **k))
+    subject = open_subject(digits_run)
+    first, _ = subject.read_image("test:1")
+    subject.read_image("test:2")
+    subject.read_image("val:0")
+    assert len(calls) == 1
+    assert torch.equal(first, real("digits", val_fraction=subject.config["val_fraction"], seed=subject.config["seed"],
+                                   input_shape=(1, 16, 16), limit=subject.config.get("limit")).test.x[1])

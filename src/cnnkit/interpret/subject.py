@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ class Subject:
     name: str
     path: Path | None = None
     config: dict[str, Any] | None = None  # the run's config.json (None for a zoo model)
+    _splits: dict[str, TensorSplit] = field(default_factory=dict, repr=False)  # loaded once
 
     # ---- what the model expects -------------------------------------------------------
     @property
@@ -106,6 +107,8 @@ class Subject:
             raise CnnkitError(f"unknown split {split!r}; choose one of: {', '.join(SPLIT_NAMES)}")
         if self.config is None:
             raise CnnkitError(f"{self.name} is not a run, so it has no dataset; give image files instead")
+        if split in self._splits:  # several test:N references read the dataset once
+            return self._splits[split]
         from cnnkit.data.sources import load_dataset
 
         splits = load_dataset(
@@ -115,7 +118,9 @@ class Subject:
             input_shape=self.input_shape,
             limit=self.config.get("limit"),
         )
-        part: TensorSplit = getattr(splits, split)
+        for name in SPLIT_NAMES:
+            self._splits[name] = getattr(splits, name)
+        part = self._splits[split]
         if len(part) == 0:
             raise CnnkitError(f"the {split} split of {self.info.name} is empty; choose another split")
         return part
