@@ -105,3 +105,10 @@ def test_wrong_runs_and_bad_options_exit_2(trained: Path, tmp_path: Path, capsys
     assert code == 2 and "give scenes, yolo:PATH" in err
     code, _, err = run(["detect", "train", SPEC, *SCENE_ARGS, "--out", str(trained)], capsys)
     assert code == 2 and "already holds" in err
+
+
+def test_unknown_backbone_fails_before_any_data_or_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    code, stdout, err = run(["detect", "train", "quicknett", *SCENE_ARGS, "--out", str(out)], capsys)
+    assert code == 2 and "unknown model 'quicknett'" in err and len(err.splitlines()) == 1
+    assert "data scenes" not in stdout and not out.exists()

@@ -80,12 +80,14 @@ def train_run(out: str | Path, settings: TrainSettings, *, log: Callable[[str], 
     from cnnkit.detect.anchors import kmeans_anchors
     from cnnkit.detect.yolo_fit import FitConfig, fit
     from cnnkit.detect.yolo_model import build_yolo
-    from cnnkit.nn.build import looks_like_spec, read_spec_text
+    from cnnkit.nn.build import looks_like_spec, model_entry, read_spec_text
 
     if settings.epochs < 1 or settings.batch_size < 1 or settings.anchors < 1 or settings.lr <= 0:
         raise CnnkitError("epochs, batch size and anchors must be at least 1 and lr positive; fix the options")
-    run = RunDir.create(out)  # refuses a folder that already holds a run
     backbone = read_spec_text(settings.backbone) if looks_like_spec(settings.backbone) else settings.backbone
+    if not looks_like_spec(backbone):
+        model_entry(backbone)  # an unknown zoo name fails now, not after the data is made
+    run = RunDir.create(out)  # refuses a folder that already holds a run
     splits = resolve_data(settings.data, settings.data_options)
     train, val, test = splits.train, splits.val, splits.test
     log(f"data {settings.data}: {len(train)} train, {len(val)} val, {len(test)} test images of "
