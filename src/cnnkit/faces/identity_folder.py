@@ -1,0 +1,101 @@
+"""folder:PATH for identities: one sub-folder per person, LFW's layout.
+
+::
+
+    PATH/Aaron_Eckhart/Aaron_Eckhart_0001.jpg
+    PATH/Abba_Eban/Abba_Eban_0001.jpg  PATH/Abba_Eban/Abba_Eban_0002.jpg ...
+
+Each identity is a non-hidden sub-folder of PATH, named by the folder; its images are
+the image files directly inside it (hidden files, files of other types and deeper
+folders are skipped), sorted by name. Every image goes through
+:func:`cnnkit.data.images.load_image` (colour mode, cover-resize, centre crop) to one
+(C, H, W). An identity with a single image is kept (it can be enrolled, or serve as a
+negative) but noted, because same-identity pairs and triplets need two;
+``require_pairs=True`` refuses it instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from cnnkit.data.convert import check_fits
+from cnnkit.data.images import IMAGE_SUFFIXES, load_image
+from cnnkit.errors import DataError
+from cnnkit.faces.identities import IdentitySet
+
+DEFAULT_SHAPE = (3, 64, 64)
+
+
+def _is_image(path: Path) -> bool:
+    return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def scan_identities(root: Path) -> dict[str, list[Path]]:
+    """Identity name -> its sorted image files, for every non-hidden sub-folder of ``root``.
+
+    Raises DataError naming the folder when ``root`` is missing, has no identity
+    folders, has an identity folder without images, or has fewer than two identities.
+    """
+    where = f"folder:{root}"
+    if not root.exists():
+        raise DataError(f"{where}: no such folder; give a folder with one sub-folder of images per identity")
+    if not root.is_dir():
+        raise DataError(f"{where}: not a folder; give a folder with one sub-folder of images per identity")
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise DataError(f"{where}: no identity sub-folders; put each person's images in a folder of their own, e.g. {root}/Ada_Lovelace/Ada_Lovelace_0001.jpg")
+    found = {folder.name: sorted(p for p in folder.iterdir() if _is_image(p)) for folder in folders}
+    for name, files in found.items():
+        if not files:
+            raise DataError(
+                f"{where}: identity folder {root / name} has no images ({', '.join(sorted(IMAGE_SUFFIXES))}); "
+                "add images or remove the folder"
+            )
+    if len(found) < 2:
+        raise DataError(f"{where}: only one identity ({next(iter(found))}); verification and recognition need at least two identity folders")
+    return found
+
+
+def load_identity_folder(
+    path: str | Path, *, input_shape: tuple[int, int, int] = DEFAULT_SHAPE, require_pairs: bool = False
+) -> IdentitySet:
+    """Read every image under ``path`` (see the module docstring) into an IdentitySet.
+
+    input_shape: (C, H, W) every image is converted to, C in {1, 3}.
+    require_pairs: refuse identities with a single image (DataError naming the first).
+    Names are the folder names; ``paths`` holds each image's file; rows are grouped by
+    identity in name order, files in name order within an identity.
+    """
+    root = Path(path).expanduser()
+    found = scan_identities(root)
+    where = f"folder:{root}"
+    single = [name for name, files in found.items() if len(files) == 1]
+    if single and require_pairs:
+        raise DataError(
+            f"{where}: identity {single[0]} has a single image ({found[single[0]][0].name}) but pairs need two of each; "
+            "add an image to it or remove the folder"
+            + (f" ({len(single) - 1} more identities have one image)" if len(single) > 1 else "")
+        )
+    total = sum(len(files) for files in found.values())
+    check_fits(total, tuple(input_shape), 1, where)
+    images = torch.empty((total, *input_shape), dtype=torch.uint8)
+    identities = torch.empty(total, dtype=torch.int64)
+    paths: list[str] = []
+    for k, files in enumerate(found.values()):
+        for file in files:
+            try:
+                images[len(paths)] = load_image(file, input_shape=tuple(input_shape))
+            except DataError as err:
+                raise DataError(f"{where}: {err}") from None
+            identities[len(paths)] = k
+            paths.append(str(file))
+    notes = [f"read {total} images of {len(found)} identities from {root} as {'x'.join(map(str, input_shape))}"]
+    loose = [p for p in root.iterdir() if _is_image(p)]
+    if loose:
+        notes.append(f"{len(loose)} image files directly in {root} are ignored: they are in no identity folder")
+    if single:
+        shown = ", ".join(single[:5]) + (f" and {len(single) - 5} more" if len(single) > 5 else "")
+        notes.append(f"{len(single)} identities have a single image (no same-identity pairs): {shown}")
+    return IdentitySet(images, identities, tuple(found), where, notes, paths)
