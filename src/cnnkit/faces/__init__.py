@@ -1,0 +1,15 @@
+"""Face verification (1:1) and recognition (1:K) with learned embeddings.
+
+An embedding network maps an image to a unit vector; two images show the same identity
+when the squared L2 distance d = ||f(x_i) - f(x_j)||^2 of their embeddings is at most a
+threshold tau. Modules (import the one you need; this package imports nothing heavy):
+
+- :mod:`cnnkit.faces.embed`: :class:`EmbeddingNet` (trunk -> pool -> linear -> L2 norm)
+  and :func:`build_embedder`.
+- :mod:`cnnkit.faces.losses`: squared distances, the triplet loss, the contrastive loss.
+- :mod:`cnnkit.faces.mining`: triplet selection in a batch (random, batch-all, batch-hard,
+  semi-hard).
+- :mod:`cnnkit.faces.sampler`: :class:`PKSampler`, batches of P identities x K images.
+- :mod:`cnnkit.faces.pair_classifier`: the binary pair classifier on stored embeddings.
+- :mod:`cnnkit.faces.identities`: :class:`IdentitySet`, images with identity labels.
+"""
