@@ -16,7 +16,12 @@ from sklearn.utils import Bunch
 from cnnkit.data.convert import convert_images
 from cnnkit.data.sources import load_dataset
 from cnnkit.errors import DataError
-from cnnkit.faces.identity_sources import format_class_selector, load_identities, other_classes, parse_class_selector
+from cnnkit.faces.identity_sources import (
+    format_class_selector,
+    load_identities,
+    other_classes,
+    parse_class_selector,
+)
 
 # --- class selectors ---------------------------------------------------------------
 

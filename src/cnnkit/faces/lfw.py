@@ -58,10 +58,10 @@ def load_lfw(
         raise DataError(f"lfw: min_faces_per_person must be at least 1, got {min_faces_per_person}")
     if not resize > 0:
         raise DataError(f"lfw: resize must be above 0, got {resize}; 0.5 gives 62x47 faces")
-    options = dict(
-        min_faces_per_person=min_faces_per_person, resize=resize, color=channels == 3,
-        data_home=None if data_home is None else str(data_home),
-    )  # fmt: skip
+    options = {
+        "min_faces_per_person": min_faces_per_person, "resize": resize, "color": channels == 3,
+        "data_home": None if data_home is None else str(data_home),
+    }  # fmt: skip
     try:
         try:
             bunch = _fetch(download_if_missing=False, **options)
@@ -87,8 +87,8 @@ def load_lfw(
     names = tuple(str(n) for n in bunch.target_names)  # type: ignore[attr-defined]
     if len(names) < 2:
         raise DataError(f"lfw: only {len(names)} person has {min_faces_per_person} or more photos; choose a smaller min_faces_per_person")
-    notes = [
+    note = (
         f"lfw: {len(images)} faces of {len(names)} people with at least {min_faces_per_person} photos each, "
         f"{images.shape[2]}x{images.shape[3]} (scikit-learn's face crop, resize {resize})"
-    ]
-    return IdentitySet(images, identities, names, "lfw", notes, None)
+    )
+    return IdentitySet(images, identities, names, "lfw", [note], None)
