@@ -7,7 +7,7 @@ the one-cycle schedule is laid out over the epochs that fit. The run goes throug
 ``cnnkit.detect.run_train.train_run`` (a complete run directory, as ``cnnkit detect train``
 writes), then inference images/s on the CPU (forward + decode + NMS, batch 64) is measured.
 
-    .venv/bin/python benchmarks/detect_map.py [--minutes 15] [--scenes 3000] [--threads 1]
+    .venv/bin/python benchmarks/detect_map.py [--minutes 15] [--scenes 10000] [--threads 0]
         [--backbone quicknet] [--grid 0] [--anchors 5] [--device cpu|cuda] [--out DIR]
 """
 
@@ -64,7 +64,7 @@ def seconds_per_epoch(args: argparse.Namespace) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=15.0, help="training-time budget")
-    parser.add_argument("--scenes", type=int, default=3000)
+    parser.add_argument("--scenes", type=int, default=10000)
     parser.add_argument("--val-scenes", type=int, default=200)
     parser.add_argument("--test-scenes", type=int, default=500)
     parser.add_argument("--canvas", type=int, default=96)
@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="1 is fastest for these small steps on 2 cores")
+    parser.add_argument("--threads", type=int, default=0, help="0: every core (torch's default)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--epochs", type=int, default=None, help="skip the calibration and train this many")
     parser.add_argument("--out", type=Path, default=None, help="run directory [default: a temporary folder]")
@@ -103,7 +103,7 @@ def main() -> None:
     within = result["train_seconds"] <= budget
     print()
     print(f"training time   {result['train_seconds']:.0f} s of a {budget:.0f} s budget "
-          f"({'within' if within else 'OVER'} budget), {epochs} epochs, {args.threads} thread(s), {args.device}")
+          f"({'within' if within else 'OVER'} budget), {epochs} epochs, {result['threads']} thread(s), {args.device}")
     print(f"test mAP@0.5    {result['map_50']:.3f}  (target >= 0.90 on {args.test_scenes} held-out scenes)")
     print(f"test mAP@[.5:.95] {result['map']:.3f}")
     print(f"inference       {result['images_per_second']:.0f} images/s on CPU ({result['threads']} thread(s), "

@@ -105,3 +105,38 @@ def test_nms_is_per_class() -> None:
     assert one["labels"].tolist() == [0] and one["scores"][0] == both["scores"].max()
     empty = decode(pred, anchors, (16, 16), conf_threshold=0.99)[0]
     assert empty["boxes"].shape == (0, 4) and empty["labels"].dtype == torch.long
+
+
+def test_multi_label_scores_every_class_of_every_anchor() -> None:
+    g = torch.Generator().manual_seed(7)
+    pred = torch.randn(2, 3, 3, 2, 9, generator=g)  # 4 classes
+    pred[..., 2:4] *= 0.5
+    anchors = torch.tensor([[9.0, 12.0], [14.0, 7.0]])
+    size = (24, 24)
+    found = decode(pred, anchors, size, conf_threshold=0.05, iou_threshold=0.5, multi_label=True)
+    boxes = clip_boxes_to_image(grid_boxes(pred, anchors, size), size).reshape(2, -1, 4)
+    scores = torch.sigmoid(pred[..., 4]).reshape(2, -1, 1) * torch.softmax(pred[..., 5:], -1).reshape(2, -1, 4)
+    for k in range(2):
+        # reference: one candidate per (anchor, class) pair over the threshold, then per-class NMS
+        slot, cls = (scores[k] >= 0.05).nonzero(as_tuple=True)
+        cand_boxes, cand_scores = boxes[k][slot], scores[k][slot, cls]
+        idx = batched_nms(cand_boxes, cand_scores, cls, 0.5)
+        assert torch.equal(found[k]["labels"], cls[idx])
+        assert torch.allclose(found[k]["scores"], cand_scores[idx])
+        assert torch.allclose(found[k]["boxes"], cand_boxes[idx])
+        single = decode(pred[k : k + 1], anchors, size, conf_threshold=0.05, iou_threshold=0.5)[0]
+        assert len(found[k]["labels"]) > len(single["labels"])  # second guesses add detections
+
+
+def test_multi_label_keeps_the_second_guess_of_one_box() -> None:
+    anchors = torch.tensor([[10.0, 10.0]])
+    pred = torch.zeros(1, 2, 2, 1, 8)  # 3 classes
+    pred[..., 4] = -30.0
+    pred[0, 1, 0, 0, 4] = 30.0  # one confident object
+    pred[0, 1, 0, 0, 5:] = torch.log(torch.tensor([0.6, 0.3, 0.1]))
+    multi = decode(pred, anchors, (16, 16), conf_threshold=0.2, multi_label=True)[0]
+    assert multi["labels"].tolist() == [0, 1]
+    assert torch.allclose(multi["scores"], torch.tensor([0.6, 0.3]))
+    assert torch.equal(multi["boxes"][0], multi["boxes"][1])
+    single = decode(pred, anchors, (16, 16), conf_threshold=0.2)[0]
+    assert single["labels"].tolist() == [0]

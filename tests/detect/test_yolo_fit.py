@@ -7,7 +7,7 @@ import torch
 from torchmetrics.detection import MeanAveragePrecision
 
 from cnnkit.detect.sample import DetectionSet, Targets
-from cnnkit.detect.yolo_fit import FitConfig, augment, evaluate_map, fit
+from cnnkit.detect.yolo_fit import FitConfig, augment, evaluate_map, fit, weight_ema
 from cnnkit.detect.yolo_model import build_yolo
 from cnnkit.errors import DataError
 
@@ -90,3 +90,49 @@ def test_fit_checks_its_inputs() -> None:
         fit(det, data, FitConfig(epochs=1, ignore_rule="nearest"))  # type: ignore[arg-type]
     history = fit(det, data, FitConfig(epochs=2, batch_size=2, ignore_rule="anchors"), val=data)
     assert len(history) == 2 and set(history[0]) >= {"loss", "box", "obj", "noobj", "cls", "map50", "seconds"}
+
+
+def test_weight_ema_follows_its_formula_with_the_ramp() -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.BatchNorm1d(1))
+    averaged = weight_ema(model, 0.9, ramp_steps=3.0)
+    expected = {k: v.clone().double() for k, v in model.state_dict().items() if v.is_floating_point()}
+    g = torch.Generator().manual_seed(0)
+    for step in range(6):
+        with torch.no_grad():  # a fake optimizer step and new BN statistics
+            for p in model.parameters():
+                p.add_(torch.randn(p.shape, generator=g))
+            model[1].running_mean.add_(1.0)
+            model[1].num_batches_tracked += 1
+        averaged.update_parameters(model)
+        if step == 0:  # the first update copies the weights
+            expected = {k: model.state_dict()[k].clone().double() for k in expected}
+        else:  # d_t = decay * (1 - exp(-t / ramp)), t = updates before this one
+            d = 0.9 * (1 - torch.exp(torch.tensor(-step / 3.0, dtype=torch.float64)))
+            expected = {k: d * v + (1 - d) * model.state_dict()[k].double() for k, v in expected.items()}
+    got = averaged.module.state_dict()
+    for key, value in expected.items():
+        assert torch.allclose(got[key].double(), value, atol=1e-6), key
+    assert int(got["1.num_batches_tracked"]) == 6  # integer buffers are copied
+
+
+def test_fit_with_ema_leaves_the_averaged_weights_in_the_detector(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cnnkit.detect.yolo_fit as yolo_fit
+
+    made = []
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        made.append(weight_ema(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(yolo_fit, "weight_ema", spy)
+    torch.manual_seed(0)
+    data = _scenes(4)
+    det = build_yolo(TRUNK, num_classes=2, anchors=[(10, 10), (14, 7)], image_size=(32, 32), head_width=32)
+    history = fit(det, data, FitConfig(epochs=150, batch_size=4, lr=1e-2, flip=False, shift=0, ema_horizon=0.05))
+    assert history[-1]["loss"] < 0.1 * history[0]["loss"]
+    assert len(made) == 1 and int(made[0].n_averaged) == 150  # one update per step
+    final, averaged = det.state_dict(), made[0].module.state_dict()
+    assert all(torch.equal(final[k], averaged[k]) for k in final)
+    assert evaluate_map(det, data)["map_50"] == 1.0
+    with pytest.raises(DataError, match="ema_horizon"):
+        fit(det, data, FitConfig(epochs=1, ema_horizon=1.5))

@@ -38,6 +38,8 @@ def register(group: typer.Typer) -> None:
         anchors: int = typer.Option(5, "--anchors", min=1, help="Anchor boxes per cell, by k-means on the training boxes."),
         grid: int = typer.Option(0, "--grid", min=0, help="S x S grid; 0 (default) keeps the trunk's own grid (12x12 for quicknet on 96x96 scenes)."),
         head_width: int = typer.Option(64, "--head-width", min=1, help="Channels of the head's 3x3 convolution."),
+        ema: float = typer.Option(0.1, "--ema", min=0.0, max=1.0,
+                                  help="Weight average horizon as a share of all steps (0: off)."),
         scenes: int = typer.Option(3000, "--scenes", min=1, help="Generated training scenes (--data scenes)."),
         val_scenes: int = typer.Option(200, "--val-scenes", min=1, help="Generated validation scenes."),
         test_scenes: int = typer.Option(500, "--test-scenes", min=1, help="Generated test scenes."),
@@ -47,7 +49,8 @@ def register(group: typer.Typer) -> None:
         val_fraction: float = typer.Option(0.1, "--val-fraction", help="Share of an unsplit yolo:/coco: set for val."),
         test_fraction: float = typer.Option(0.1, "--test-fraction", help="Share of an unsplit yolo:/coco: set for test."),
         seed: int = typer.Option(0, "--seed", help="Seed for scenes, splits, anchors, initialization and batches."),
-        threads: int = typer.Option(1, "--threads", min=1, help="CPU threads (1 is fastest for small steps)."),
+        threads: int = typer.Option(0, "--threads", min=0,
+                                    help="CPU threads [default 0: every core]; 1 leaves a core free."),
     ) -> None:
         """Train a YOLO-style detector and write a run directory.
 
@@ -76,7 +79,7 @@ def register(group: typer.Typer) -> None:
                               image_size=image_size)
         settings = TrainSettings(backbone=model, data=data, data_options=options, epochs=epochs,
                                  batch_size=batch_size, lr=lr, anchors=anchors, grid=grid or None,
-                                 head_width=head_width, seed=seed, threads=threads,
+                                 head_width=head_width, ema_horizon=ema, seed=seed, threads=threads,
                                  command=shlex.join(["cnnkit", *sys.argv[1:]]))
         train_run(out, settings, log=lambda line: print(line, flush=True))
 
@@ -87,7 +90,7 @@ def register(group: typer.Typer) -> None:
                                            help=DATA_HELP + " [default: the run's own data, test split]"),
         split: str = typer.Option("test", "--split", "-s", help="test, val or train."),
         as_json: bool = typer.Option(False, "--json", help="Print the full result (per-class AP, PR curves) as JSON."),
-        threads: int = typer.Option(1, "--threads", min=1, help="CPU threads."),
+        threads: int = typer.Option(0, "--threads", min=0, help="CPU threads [default 0: every core]."),
     ) -> None:
         """Evaluate a detection run: mAP@0.5, COCO mAP@[.5:.95] and per-class AP.
 

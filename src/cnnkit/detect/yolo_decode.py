@@ -5,9 +5,14 @@ For anchor b of the cell in row i, column j, in an H x W image with an S x S gri
     cx = (j + sigmoid(tx)) * W / S        w = anchor_w * exp(tw)
     cy = (i + sigmoid(ty)) * H / S        h = anchor_h * exp(th)
 
-score = sigmoid(objectness) * softmax(class logits)[c] for the most likely class c (one
-label per anchor, as YOLOv2 does). Boxes below ``conf_threshold`` go; the rest go through
-per-class NMS (``torchvision.ops.batched_nms``), and the ``max_detections`` best are kept.
+score = sigmoid(objectness) * softmax(class logits)[c]. By default c is the most likely class
+(one label per anchor, as YOLOv2 does: what a picture should show). With ``multi_label=True``
+every class whose score passes the threshold gives its own detection of the same box: that is
+how detectors are scored for mAP (YOLOv5's validation, the per-class scoring of RetinaNet and
+torchvision's detectors), because a box whose right class is only the second guess still adds
+recall for that class, at the low confidence it deserves, instead of being lost. Boxes below
+``conf_threshold`` go; the rest go through per-class NMS (``torchvision.ops.batched_nms``),
+and the ``max_detections`` best are kept.
 """
 
 from __future__ import annotations
@@ -42,11 +47,13 @@ def decode(
     iou_threshold: float = 0.45,
     max_detections: int = 100,
     class_agnostic: bool = False,
+    multi_label: bool = False,
 ) -> list[dict[str, Tensor]]:
     """Detections per image from ``pred`` (N, S, S, B, 5 + n), ``anchors`` (B, 2) w, h pixels.
 
     ``class_agnostic=True`` runs one NMS over all classes, so one object cannot come out
-    twice under two class names (per-class NMS, the default, keeps both).
+    twice under two class names (per-class NMS, the default, keeps both). ``multi_label=True``
+    scores every class of every anchor (for mAP; see the module docstring).
 
     Returns N dicts: ``boxes`` (K, 4) float xyxy pixels clipped to the (H, W) image,
     ``scores`` (K,) in 0..1, best first, and ``labels`` (K,) int64; K <= max_detections.
@@ -55,14 +62,19 @@ def decode(
     n = pred.shape[0]
     boxes = clip_boxes_to_image(grid_boxes(pred, anchors, image_size), image_size).reshape(n, -1, 4)
     obj = torch.sigmoid(pred[..., 4]).reshape(n, -1)  # (N, S*S*B)
-    prob, label = torch.softmax(pred[..., 5:], dim=-1).max(dim=-1)
-    scores = obj * prob.reshape(n, -1)
-    labels = label.reshape(n, -1)
+    probs = torch.softmax(pred[..., 5:], dim=-1).reshape(n, obj.shape[1], -1)  # (N, S*S*B, n_classes)
     found: list[dict[str, Tensor]] = []
     for k in range(n):
-        keep = scores[k] >= conf_threshold
+        if multi_label:
+            all_scores = obj[k].unsqueeze(1) * probs[k]  # (S*S*B, n_classes)
+            slot, c = (all_scores >= conf_threshold).nonzero(as_tuple=True)
+            b, s = boxes[k][slot], all_scores[slot, c]
+        else:
+            prob, label = probs[k].max(dim=-1)
+            score = obj[k] * prob
+            keep = score >= conf_threshold
+            b, s, c = boxes[k][keep], score[keep], label[keep]
         # degenerate boxes (clipped away to nothing) cannot be matched to anything
-        b, s, c = boxes[k][keep], scores[k][keep], labels[k][keep]
         sound = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
         b, s, c = b[sound], s[sound], c[sound]
         groups = torch.zeros_like(c) if class_agnostic else c

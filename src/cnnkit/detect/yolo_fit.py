@@ -8,6 +8,7 @@ directory machinery (weights, metrics, plots) is the CLI's business, not this lo
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.optim.swa_utils import AveragedModel
 
 from cnnkit.detect.sample import DetectionSet, Targets
 from cnnkit.detect.yolo_decode import grid_boxes
@@ -42,6 +44,29 @@ class FitConfig:
     loss: YoloLossWeights = field(default_factory=YoloLossWeights)
     seed: int = 0
     grad_clip: float = 10.0
+    # the weights' exponential moving average: its horizon 1 / (1 - decay) as a fraction of all
+    # the run's steps (0: off); a fraction, not a decay, so short and long runs average alike
+    ema_horizon: float = 0.0
+
+
+def weight_ema(model: torch.nn.Module, decay: float, *, ramp_steps: float) -> AveragedModel:
+    """An exponential moving average of ``model``'s parameters and float buffers (BN statistics).
+
+    After step t the average moves toward the current weights by 1 - d_t, with
+    d_t = decay * (1 - exp(-t / ramp_steps)): the average follows the fast-changing early
+    weights closely and settles to ``decay`` later (YOLOv5's ramp). Integer buffers (BN's
+    batch counters) are copied. ``averaged.update_parameters(model)`` after each step;
+    ``averaged.module`` is the averaged network.
+    """
+    def update(averaged: list[Tensor], current: list[Tensor], count: Tensor) -> None:
+        d = decay * (1.0 - math.exp(-float(count) / ramp_steps))
+        for avg, now in zip(averaged, current):
+            if avg.is_floating_point():
+                avg.lerp_(now, 1.0 - d)
+            else:
+                avg.copy_(now)
+
+    return AveragedModel(model, multi_avg_fn=update, use_buffers=True)
 
 
 def augment(images: Tensor, targets: list[Targets], *, flip: bool, shift: int,
@@ -93,7 +118,9 @@ def fit(
     """Train ``detector`` on ``data`` in place; returns one record per epoch.
 
     Records hold the mean loss parts (``loss``, ``box``, ``obj``, ``noobj``, ``cls``), ``seconds``,
-    ``epoch`` and, with ``val``, ``map50`` on it. ``log`` is called with each record.
+    ``epoch`` and, with ``val``, ``map50`` on it. ``log`` is called with each record. With
+    ``config.ema_horizon`` the validation scores the averaged weights, and they are what ``detector``
+    holds at the end.
     Before training, the detector's ``mean``/``std`` are set from the training images.
     """
     cfg = config or FitConfig()
@@ -104,6 +131,8 @@ def fit(
             f"the images have {data.images.shape[1]} channels but the detector was built for "
             f"{detector.mean.numel()}; build it with in_channels={data.images.shape[1]}"
         )
+    if not 0.0 <= cfg.ema_horizon <= 1.0:
+        raise DataError(f"ema_horizon must be between 0 (off) and 1 (the whole run), got {cfg.ema_horizon}")
     if cfg.ignore_rule not in ("predictions", "anchors"):
         raise DataError(f"ignore_rule must be 'predictions' or 'anchors', got {cfg.ignore_rule!r}")
     device = torch.device(device)
@@ -114,9 +143,15 @@ def fit(
         detector.mean.copy_(pixels.mean(dim=1))
         detector.std.copy_(pixels.std(dim=1).clamp(min=1e-3))
     steps_per_epoch = -(-len(data) // cfg.batch_size)
+    total_steps = cfg.epochs * steps_per_epoch
     opt = torch.optim.AdamW(detector.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total_steps,
                                                 pct_start=0.15)
+    # made after mean/std are set, so the average starts from the same normalization
+    averaged = None
+    if cfg.ema_horizon:
+        horizon = max(1.0, cfg.ema_horizon * total_steps)  # steps
+        averaged = weight_ema(detector, 1.0 - 1.0 / horizon, ramp_steps=horizon)
     history: list[dict[str, float]] = []
     for epoch in range(1, cfg.epochs + 1):
         detector.train()
@@ -141,32 +176,35 @@ def fit(
             torch.nn.utils.clip_grad_norm_(detector.parameters(), cfg.grad_clip)
             opt.step()
             sched.step()
+            if averaged is not None:
+                averaged.update_parameters(detector)
             for key, value in parts.items():
                 sums[key] = sums.get(key, 0.0) + float(value.detach())
         record = {"epoch": float(epoch), **{k: v / steps_per_epoch for k, v in sums.items()},
                   "seconds": time.perf_counter() - start}
         if val is not None:
-            record["map50"] = evaluate_map(detector, val)["map_50"]
+            record["map50"] = evaluate_map(detector if averaged is None else averaged.module, val)["map_50"]
         history.append(record)
         if log is not None:
             log(record)
+    if averaged is not None:
+        detector.load_state_dict(averaged.module.state_dict())
     detector.eval()
     return history
 
 
 def evaluate_map(detector: YoloDetector, data: DetectionSet, *, conf_threshold: float = 0.01,
                  iou_threshold: float = 0.45, max_detections: int = 100) -> dict[str, float]:
-    """mAP of ``detector`` on ``data`` via torchmetrics (faster_coco_eval backend).
+    """mAP of ``detector`` on ``data`` (:func:`cnnkit.detect.evaluate.detection_map`: torchmetrics
+    with the faster_coco_eval backend).
 
-    Returns ``map`` (COCO mAP@[.5:.95]), ``map_50`` and ``map_75``. A low confidence
-    threshold keeps the whole precision-recall curve.
+    Returns ``map`` (COCO mAP@[.5:.95]), ``map_50`` and ``map_75`` (NaN when ``data`` holds no
+    object). A low confidence threshold keeps the whole precision-recall curve, and every class
+    above it is scored (``multi_label``), as COCO-style evaluation does.
     """
-    from torchmetrics.detection import MeanAveragePrecision
+    from cnnkit.detect.evaluate import detection_map
 
     found = detector.predict(data.images, conf_threshold=conf_threshold, iou_threshold=iou_threshold,
-                             max_detections=max_detections)
-    metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", backend="faster_coco_eval")
-    metric.update([{k: v.cpu() for k, v in f.items()} for f in found],
-                  [{"boxes": t.boxes.cpu(), "labels": t.labels.cpu()} for t in data.targets])
-    result = metric.compute()
-    return {key: float(result[key]) for key in ("map", "map_50", "map_75")}
+                             max_detections=max_detections, multi_label=True)
+    result = detection_map(found, data.targets, data.classes, max_detections=max_detections)
+    return {key: float("nan") if result[key] is None else float(result[key]) for key in ("map", "map_50", "map_75")}

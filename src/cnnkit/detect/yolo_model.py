@@ -113,8 +113,12 @@ class YoloDetector(nn.Module):
         max_detections: int = 100,
         batch_size: int = 64,
         class_agnostic: bool = False,
+        multi_label: bool = False,
     ) -> list[dict[str, Tensor]]:
-        """Detections for (N, C, H, W) images (uint8 0..255, or float 0..1), in eval mode."""
+        """Detections for (N, C, H, W) images (uint8 0..255, or float 0..1), in eval mode.
+
+        ``multi_label=True`` gives a detection per class above ``conf_threshold`` (for mAP);
+        see :func:`cnnkit.detect.yolo_decode.decode`."""
         from cnnkit.detect.yolo_decode import decode
 
         was_training = self.training
@@ -128,6 +132,7 @@ class YoloDetector(nn.Module):
                 found += decode(
                     out, self.anchors, tuple(chunk.shape[-2:]), conf_threshold=conf_threshold,
                     iou_threshold=iou_threshold, max_detections=max_detections, class_agnostic=class_agnostic,
+                    multi_label=multi_label,
                 )
         finally:
             self.train(was_training)
