@@ -92,7 +92,6 @@ def test_conversion_and_per_identity() -> None:
     assert torch.equal(load_identities("digits:3,4", per_identity=5, seed=1).images, small.images)
 
 
-@pytest.mark.slow
 def test_fashion_mnist_seen_and_unseen_classes_match_load_dataset() -> None:
     from cnnkit.data import mnist
 
