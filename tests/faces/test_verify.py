@@ -90,7 +90,7 @@ def test_tar_at_far_and_the_too_few_pairs_note() -> None:
     by_far = {row["far"]: row for row in m["tar_at_far"]}
     ranked = np.sort(diff)
     for far in (1e-3, 1e-2):
-        allowed = int(round(far * 1000))  # false accepts allowed: 1 and 10
+        allowed = round(far * 1000)  # false accepts allowed: 1 and 10
         # The best TAR accepts everything below the (allowed+1)-th smallest different distance.
         expected = float((same < ranked[allowed]).mean())
         assert by_far[far]["tar"] == pytest.approx(expected)

@@ -133,7 +133,7 @@ def choose_threshold(
         if not 0.0 < target_far <= 1.0:
             raise DataError(f"target_far must lie in (0, 1], got {target_far}")
         diff = np.sort(d[~y])
-        allowed = int(math.floor(target_far * diff.size + 1e-9))  # false accepts we may make
+        allowed = math.floor(target_far * diff.size + 1e-9)  # false accepts we may make
         if allowed >= diff.size:
             return _gap(values, values.size - 1)  # accepting everything stays within the target
         # Accept every distance below diff[allowed]: the last such distinct value is v_c.
