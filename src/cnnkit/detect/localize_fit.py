@@ -229,7 +229,7 @@ def draw_grid(model: Localizer, data: DetectionSet, *, count: int = 16, columns:
 
 # --------------------------------------------------------------------------- weights on disk
 METADATA_KEY = "cnnkit"  # safetensors metadata entry holding our JSON (as in run directories)
-FORMAT = "cnnkit-localizer/1"
+FORMAT = "cnnkit-localizer/2"  # 2: the class logits come from their own pooled head
 
 
 def save_localizer(model: Localizer, path: str, *, architecture: str, image_size: tuple[int, int],
@@ -266,7 +266,9 @@ def load_localizer(path: str) -> tuple[Localizer, dict[str, object]]:
         raise RunError(f"cannot read localizer weights {path}: {err}; give a model.safetensors written by "
                        "`cnnkit detect localize --out`") from None
     if meta.get("format") != FORMAT:
-        raise RunError(f"{path} is not a localizer ({meta.get('format')!r}); give one written by "
+        older = str(meta.get("format", "")).startswith("cnnkit-localizer/")
+        raise RunError(f"{path} is a localizer of an older cnnkit ({meta.get('format')}); train it again"
+                       if older else f"{path} is not a localizer ({meta.get('format')!r}); give one written by "
                        "`cnnkit detect localize --out`")
     model = build_localizer(str(meta["architecture"]), num_classes=int(meta["num_classes"]),
                             num_landmarks=int(meta["num_landmarks"]), image_size=tuple(meta["image_size"]),
