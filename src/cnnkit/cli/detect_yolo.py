@@ -66,7 +66,7 @@ def register(group: typer.Typer) -> None:
           cnnkit detect train --data yolo:./my_boxes --image-size 128 --epochs 30 --out runs/mine
         \b
         Output:
-          epoch 2/2: loss 6.2936 (box 0.851, obj 0.905, noobj 0.694, cls 3.844) val mAP@0.5 0.331  48.6s
+          epoch 2/2: loss 5.5208 (box 0.905, obj 0.820, noobj 0.533, cls 3.263) val mAP@0.5 0.505  20.5s
         """
         import shlex
         import sys
@@ -106,8 +106,8 @@ def register(group: typer.Typer) -> None:
         \b
         Output:
           runs/scenes: scenes test split, 500 images
-          mAP@0.5       0.324
-          mAP@[.5:.95]  0.142
+          mAP@0.5       0.483
+          mAP@[.5:.95]  0.290
         """
         from cnnkit.cli.common import print_json
         from cnnkit.detect.data import DataOptions, resolve_data
