@@ -10,7 +10,12 @@ from hypothesis import strategies as st
 from torch import nn
 
 from cnnkit.errors import ModelError, ShapeError
-from cnnkit.faces.losses import contrastive_loss, pairwise_sq_distances, sq_distances, triplet_loss
+from cnnkit.faces.losses import (
+    contrastive_loss,
+    pairwise_sq_distances,
+    sq_distances,
+    triplet_loss,
+)
 
 
 def _rand(*shape: int, seed: int) -> torch.Tensor:
