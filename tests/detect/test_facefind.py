@@ -1,5 +1,6 @@
 """The face finder: the LFW subset's layout, the grey conversion against PIL, training to
-high held-out accuracy, mined negatives the classifier really calls faces, and a face
+high held-out accuracy, mined negatives the classifier really calls faces, random negatives
+that are real windows of the photos, the test photos never trained or mined on, and a face
 pasted into a picture found where it was put."""
 
 from __future__ import annotations
@@ -11,18 +12,24 @@ from PIL import Image
 from torchvision.ops import box_iou
 
 from cnnkit.detect.facefind import (
+    NEGATIVE_PHOTOS,
+    TEST_PHOTOS,
     FaceFinder,
+    clutter_photos,
     find_faces,
     grey,
     load_lfw_subset,
     mine_hard_negatives,
+    negative_photos,
+    random_windows,
     train_face_finder,
 )
+from cnnkit.errors import DataError
 
 
 @pytest.fixture(scope="module")
 def finder() -> FaceFinder:
-    return train_face_finder(seed=0, mining_rounds=0, steps=200)  # 2-3 s on one free core
+    return train_face_finder(seed=0, mining_rounds=0, random_per_photo=0, steps=200)  # 2-3 s on one free core
 
 
 def test_lfw_subset_faces_first() -> None:
@@ -84,3 +91,60 @@ def test_a_pasted_face_is_found_where_it_was_put(finder: FaceFinder) -> None:
     truth = torch.tensor([[60.0, 40.0, 110.0, 90.0]])
     assert box_iou(found.boxes[:1], truth).item() >= 0.5
     assert found.labels.eq(1).all()
+
+
+def test_test_photos_are_never_negatives() -> None:
+    assert not set(NEGATIVE_PHOTOS) & set(TEST_PHOTOS)
+    for name in TEST_PHOTOS:
+        with pytest.raises(DataError, match="test photo"):
+            negative_photos([name])
+
+
+@pytest.mark.slow
+def test_training_never_loads_the_test_photos(monkeypatch: pytest.MonkeyPatch) -> None:
+    import matplotlib.cbook
+    from skimage import data
+
+    def refuse(*_args: object, **_kw: object) -> None:
+        raise AssertionError("a test photo was loaded while training")
+
+    for name in ("astronaut", "camera"):
+        monkeypatch.setattr(data, name, refuse)
+    monkeypatch.setattr(matplotlib.cbook, "get_sample_data", refuse)  # Grace Hopper's home
+    finder = train_face_finder(seed=0, steps=2, mining_rounds=1, random_per_photo=1, clutter=1)
+    assert finder.hard_negatives >= 0 and len(finder.history) == 2
+
+
+def test_random_windows_are_windows_of_the_pyramid() -> None:
+    gen = torch.Generator().manual_seed(1)
+    photo = (torch.rand(1, 31, 40, generator=gen) * 255).round() / 255  # exact in uint8
+    crops = random_windows([photo], per_photo=20, scales=[1.0], generator=gen)
+    assert crops.shape == (20, 1, 25, 25) and crops.dtype == torch.uint8
+    every = {tuple((photo[0, i : i + 25, j : j + 25] * 255).round().to(torch.uint8).flatten().tolist())
+             for i in range(31 - 24) for j in range(40 - 24)}  # all 7 * 16 windows, by hand
+    assert all(tuple(c.flatten().tolist()) in every for c in crops)
+    assert len({tuple(c.flatten().tolist()) for c in crops}) > 5  # places vary
+    # a scale at which the window no longer fits gives nothing, not an error
+    assert random_windows([photo], per_photo=3, scales=[0.5], generator=gen).shape == (0, 1, 25, 25)
+
+
+def test_clutter_photos_are_seeded_grey_images() -> None:
+    a, b, c = clutter_photos(2, size=64, seed=3), clutter_photos(2, size=64, seed=3), clutter_photos(2, size=64, seed=4)
+    assert len(a) == 2 and all(p.shape == (1, 64, 64) and p.dtype == torch.float32 for p in a)
+    assert all(0 <= float(p.min()) and float(p.max()) <= 1 and float(p.std()) > 0.02 for p in a)
+    torch.testing.assert_close(a[0], b[0])
+    assert not torch.equal(a[0], c[0])
+
+
+def test_the_same_seed_gives_the_same_finder() -> None:
+    # dropout draws from the global RNG; train_face_finder seeds it (and restores it after)
+    state = torch.random.get_rng_state()
+    a = train_face_finder(seed=3, steps=4, mining_rounds=0, random_per_photo=0)
+    torch.manual_seed(123)  # a different global state before the second run changes nothing
+    b = train_face_finder(seed=3, steps=4, mining_rounds=0, random_per_photo=0)
+    for (name, x), (_, y) in zip(a.model.state_dict().items(), b.model.state_dict().items()):
+        torch.testing.assert_close(x, y, rtol=0, atol=0, msg=name)
+    c = train_face_finder(seed=4, steps=4, mining_rounds=0, random_per_photo=0)
+    first = next(iter(a.model.state_dict()))
+    assert not torch.equal(a.model.state_dict()[first], c.model.state_dict()[first])
+    torch.random.set_rng_state(state)
