@@ -208,3 +208,19 @@ def test_predict_files_maps_boxes_to_file_pixels_and_reports_bad_files(tmp_path:
     assert good.lines()[1].startswith("  bar 0.90 at (8, 8, 38, 22)")
     assert not bad.ok and "not an image" in bad.error and "no such file" in gone.error
     assert bad.lines() == [f"{tmp_path / 'bad.png'}: error: {bad.error}"]
+
+
+def test_predict_files_draws_each_object_once_unless_per_class_nms(tmp_path: Path) -> None:
+    path, det = _detector_run(tmp_path / "run")
+    loaded = load_detector(path)
+    Image.fromarray(_squares(1, seed=4).images[0, 0].numpy()).save(tmp_path / "scene.png")
+    from torchvision.ops import box_iou
+
+    agnostic = predict_files(loaded, [tmp_path / "scene.png"], tmp_path / "a", conf=0.0)[0]
+    per_class = predict_files(loaded, [tmp_path / "scene.png"], tmp_path / "b", conf=0.0, class_agnostic=False)[0]
+    want = det.predict(_squares(1, seed=4).images, conf_threshold=0.0, iou_threshold=0.45, class_agnostic=True)[0]
+    assert len(agnostic.boxes) > 1 and torch.equal(agnostic.labels, want["labels"])
+    assert torch.allclose(agnostic.boxes, want["boxes"], atol=1e-4)  # a 32x32 file: no letterbox
+    ious = box_iou(agnostic.boxes, agnostic.boxes).fill_diagonal_(0)
+    assert bool((ious <= 0.45).all())  # no two drawn boxes cover one object
+    assert len(per_class.boxes) > len(agnostic.boxes)  # this random detector names some boxes twice

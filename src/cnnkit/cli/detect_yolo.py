@@ -139,9 +139,15 @@ def register(group: typer.Typer) -> None:
         images: list[Path] = typer.Argument(..., metavar="IMAGE...", help="PNG, JPEG or other image files."),
         out: Path = typer.Option(..., "--out", "-o", help="Folder for the pictures (one PNG per image)."),
         conf: float = typer.Option(0.25, "--conf", help="Keep detections with at least this score (0..1)."),
+        per_class_nms: bool = typer.Option(False, "--per-class-nms",
+                                           help="NMS within each class only: one object may then show under two names."),
         as_json: bool = typer.Option(False, "--json", help="Print a JSON list of {file, output, detections | error}."),
     ) -> None:
         """Detect objects in image files and draw labelled boxes with scores.
+
+        One NMS runs over all classes (class-agnostic), so an object whose class is
+        uncertain shows once, under its best class; --per-class-nms keeps one box per
+        class instead (what mAP scoring uses).
 
         Images of another size are letterboxed to the run's image size (aspect kept, black
         borders) and the boxes are mapped back to the file's own pixels. A missing or
@@ -165,7 +171,7 @@ def register(group: typer.Typer) -> None:
         from cnnkit.detect.run_train import predict_files
 
         loaded = load_detector(run)
-        results = predict_files(loaded, images, out, conf=conf)
+        results = predict_files(loaded, images, out, conf=conf, class_agnostic=not per_class_nms)
         if as_json:
             print_json([r.to_dict() for r in results])
         else:

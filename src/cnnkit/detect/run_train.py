@@ -130,8 +130,9 @@ def train_run(out: str | Path, settings: TrainSettings, *, log: Callable[[str], 
                                          image_size=train.image_size)
         save_detector(run, detector, meta)
         result, _ = evaluate(detector, test, train.classes)
-        # the picture shows one label per box (multi-label detections are for scoring only)
-        shown = detector.predict(test.images[:SHOWN_SCENES], conf_threshold=SHOW_CONF, iou_threshold=NMS_IOU)
+        # the picture shows each object once, under its best class (as `detect predict` does)
+        shown = detector.predict(test.images[:SHOWN_SCENES], conf_threshold=SHOW_CONF, iou_threshold=NMS_IOU,
+                                 class_agnostic=True)
         result["images_per_second"] = images_per_second(detector, test.images)
         result["threads"] = torch.get_num_threads()
     result["train_seconds"] = train_seconds
@@ -303,9 +304,11 @@ def letterbox(path: str | Path, *, channels: int, size: tuple[int, int]) -> tupl
 
 
 def predict_files(loaded: LoadedDetector, paths: Sequence[str | Path], out_dir: str | Path, *,
-                  conf: float = 0.25) -> list[FileDetections]:
+                  conf: float = 0.25, class_agnostic: bool = True) -> list[FileDetections]:
     """Detect objects in each file; draw OUT_DIR/<stem>.png per readable file. A file that
-    cannot be read gets an ``error`` and the others are still processed."""
+    cannot be read gets an ``error`` and the others are still processed. ``class_agnostic``
+    (the default) runs one NMS over all classes, so an object shows once, under its best
+    class; False keeps the per-class NMS of mAP scoring (one box per class)."""
     from cnnkit.atomic import save_figure
     from cnnkit.detect.draw import draw_detections
 
@@ -322,7 +325,8 @@ def predict_files(loaded: LoadedDetector, paths: Sequence[str | Path], out_dir: 
         except DataError as err:
             results.append(FileDetections(path, error=str(err).removeprefix(f"{path}: ")))
             continue
-        found = loaded.detector.predict(boxed.unsqueeze(0), conf_threshold=conf, iou_threshold=NMS_IOU)[0]
+        found = loaded.detector.predict(boxed.unsqueeze(0), conf_threshold=conf, iou_threshold=NMS_IOU,
+                                        class_agnostic=class_agnostic)[0]
         h, w = original.shape[1:]
         boxes = (found["boxes"].cpu() - torch.tensor([ox, oy, ox, oy], dtype=torch.float32)) / scale
         boxes = torch.stack([boxes[:, 0].clamp(0, w), boxes[:, 1].clamp(0, h),
