@@ -104,7 +104,7 @@ def _rewrite_metadata(path: Path, change: dict) -> None:
         ("unfinished", "did not finish"),
         ("corrupt", "corrupt"),
         ("classifier", "classifier run"),
-        ("foreign", "no cnnkit detector metadata"),
+        ("foreign", "no cnnkit metadata"),
         ("garbled", "unreadable detector metadata"),
         ("future", "upgrade cnnkit"),
         ("anchors", "do not fit"),

@@ -31,7 +31,6 @@ from cnnkit.train.run import MODEL, RunDir, check_state
 
 FORMAT_VERSION = 1
 METADATA_KEY = "cnnkit_detect"
-CLASSIFIER_KEY = "cnnkit"  # what `cnnkit train` writes
 KIND = "yolo"
 REPORT = "report.md"
 PR_CURVE = "pr_curve.png"
@@ -125,28 +124,10 @@ def save_detector(run: RunDir | str | Path, detector: YoloDetector, metadata: De
 
 def read_detector_metadata(path: str | Path) -> DetectorMetadata:
     """The metadata in RUN/model.safetensors; RunError for a missing, corrupt or non-detection run."""
-    from safetensors import safe_open
+    from cnnkit.train.run_header import read_run_header
 
-    run = RunDir(path)
-    if not run.path.is_dir():
-        raise RunError(f"no run directory at {run.path}; give the folder `cnnkit detect train --out` wrote")
-    model = run.file(MODEL)
-    if not model.is_file():
-        if not run.file("config.json").is_file():
-            raise RunError(f"{run.path} is not a run directory (no {MODEL}, no config.json); give the folder "
-                           "`cnnkit detect train --out` wrote, e.g. runs/scenes")
-        raise RunError(f"{run.path} has no {MODEL}: the training did not finish; train again")
-    try:
-        with safe_open(str(model), framework="pt") as handle:
-            header = handle.metadata() or {}
-    except Exception as err:  # safetensors raises several types for damaged files
-        raise RunError(f"{model} is corrupt or not a safetensors file ({err}); retrain or restore it") from None
-    raw = header.get(METADATA_KEY)
-    if raw is None:
-        if CLASSIFIER_KEY in header:
-            raise RunError(f"{run.path} is a classifier run (from `cnnkit train`), not a detector; use "
-                           "`cnnkit eval`/`cnnkit predict` on it, or give a run from `cnnkit detect train`")
-        raise RunError(f"{model} has no cnnkit detector metadata; it was not written by `cnnkit detect train`")
+    raw = read_run_header(path, key=METADATA_KEY)
+    model = RunDir(path).file(MODEL)
     try:
         meta = DetectorMetadata.from_json(raw)
     except (ValueError, KeyError, TypeError, IndexError) as err:
