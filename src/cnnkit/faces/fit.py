@@ -69,13 +69,18 @@ def pair_scores(net: EmbeddingNet, val: ValidationPairs) -> tuple[Tensor, Tensor
     return pair_distances(emb, val.pairs.i, val.pairs.j), val.pairs.same
 
 
-def _check(net: EmbeddingNet, data: IdentitySet, cfg: EmbedFitConfig) -> None:
+def check_config(cfg: EmbedFitConfig) -> None:
+    """DataError for settings no training can run with."""
     if cfg.epochs < 1 or cfg.lr <= 0 or cfg.margin < 0:
         raise DataError("epochs must be at least 1, lr positive and margin 0 or more")
     if cfg.loss not in ("triplet", "contrastive"):
         raise DataError(f"loss must be 'triplet' or 'contrastive', got {cfg.loss!r}")
     if cfg.mining not in STRATEGIES:
         raise DataError(f"mining must be one of {', '.join(STRATEGIES)}, got {cfg.mining!r}")
+
+
+def _check(net: EmbeddingNet, data: IdentitySet, cfg: EmbedFitConfig) -> None:
+    check_config(cfg)
     if data.images.shape[1] != net.in_channels:
         raise DataError(
             f"the images have {data.images.shape[1]} channels but the embedder was built for {net.in_channels}; "

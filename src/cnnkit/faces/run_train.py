@@ -1,0 +1,270 @@
+"""Training and evaluating a face embedding run (what ``cnnkit faces train|eval`` do).
+
+:func:`train_run`:
+
+1. the training identities (``--data``), a validation part of them (a share of every
+   identity's images: tau is chosen on pairs the training never saw), and the test
+   identities: ``--test-data``, or by default the *other* classes of a class dataset
+   (``fashion-mnist:0-6`` -> the test images of ``fashion-mnist:7-9``: one-shot learning is
+   judged on identities never seen in training), or a share of a folder's identities;
+2. :func:`~cnnkit.faces.fit.fit_embedder` (one line and one metrics.jsonl record per epoch);
+3. tau from the validation pairs (:func:`~cnnkit.faces.verify.choose_threshold`), stored
+   with the weights;
+4. :func:`evaluate`: verification on test pairs (ROC AUC, EER, TAR at FAR, accuracy at tau)
+   and one-shot identification (one enrolled image per identity, every other image
+   identified), written as metrics.json, report.md, roc.png and distances.png.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cnnkit.errors import CnnkitError, DataError
+from cnnkit.faces.embed import EmbeddingNet
+from cnnkit.faces.identities import IdentitySet
+from cnnkit.faces.pairs_file import IndexPairs
+from cnnkit.train.run import RunDir
+
+ROC_PNG = "roc.png"
+DISTANCES_PNG = "distances.png"
+REPORT = "report.md"
+RESULT = "metrics.json"
+
+
+@dataclass(frozen=True)
+class FaceTrainSettings:
+    """Everything ``cnnkit faces train`` needs besides the output folder."""
+
+    backbone: str = "quicknet"
+    data: str = "fashion-mnist:0-6"
+    test_data: str | None = None  # None: the other classes' test images, or 20% of a folder's identities
+    image_size: int | None = None  # None: the data's own (class datasets), 64 (folders)
+    channels: int | None = None
+    per_identity: int | None = None  # at most this many training images per identity
+    dim: int = 128
+    epochs: int = 10
+    p: int = 8
+    k: int = 16
+    lr: float = 3e-3
+    loss: str = "triplet"
+    mining: str = "batch_hard"
+    margin: float = 0.2
+    val_fraction: float = 0.1  # of every training identity's images, for tau
+    tau_rule: str = "accuracy"  # or "far"
+    target_far: float = 1e-3
+    pairs: int = 3000  # same and as many different pairs, for validation and for test
+    seed: int = 0
+    threads: int = 0  # 0: torch's default
+    command: str = ""
+
+
+def _class_source(text: str) -> bool:
+    from cnnkit.faces.identity_sources import CLASS_SOURCES
+
+    return text.split(":", 1)[0].strip().lower() in CLASS_SOURCES
+
+
+def load_splits(settings: FaceTrainSettings) -> tuple[IdentitySet, IdentitySet, IdentitySet]:
+    """(train, val, test) identity sets for ``settings`` (see the module docstring)."""
+    from cnnkit.faces.identities import split_identities, split_within
+    from cnnkit.faces.identity_sources import load_identities, other_classes
+
+    gen = torch.Generator().manual_seed(settings.seed)
+    options = {"image_size": settings.image_size, "channels": settings.channels}
+    data = load_identities(settings.data, per_identity=settings.per_identity, seed=settings.seed, **options)
+    test_text = settings.test_data
+    if test_text is None and _class_source(settings.data):
+        if ":" not in settings.data:
+            raise DataError(f"{settings.data} uses every class for training, leaving none unseen to test on; pick "
+                            f"classes, e.g. --data {settings.data}:0-6, or give --test-data")
+        test_text = other_classes(settings.data)
+    if test_text is None:
+        data, _, test = split_identities(data, test_fraction=0.2, generator=gen)
+    else:
+        split = "test" if _class_source(test_text) else "train"
+        test = load_identities(test_text, split=split, **options)
+        if test.image_shape != data.image_shape:
+            from cnnkit.data.convert import convert_images
+
+            test.images = convert_images(test.images, data.image_shape)
+    val, train = split_within(data, fraction=settings.val_fraction, generator=gen)
+    return train, val, test
+
+
+def _pairs(data: IdentitySet, count: int, seed: int) -> IndexPairs:
+    """Up to ``count`` same and ``count`` different pairs (fewer when the set cannot give them)."""
+    from cnnkit.faces.pairs_file import make_pairs
+
+    sizes = data.counts()
+    same = min(count, int((sizes * (sizes - 1) // 2).sum()))
+    total = int(sizes.sum())
+    different = min(count, int((total * total - int((sizes * sizes).sum())) // 2))
+    if same < 1 or different < 1:
+        raise DataError(f"{data.source}: too few images to make same and different pairs; give each identity at "
+                        "least two images and at least two identities")
+    return make_pairs(data, same=same, different=different, generator=torch.Generator().manual_seed(seed))
+
+
+def one_shot_identification(emb: torch.Tensor, identities: torch.Tensor, names: tuple[str, ...], *, tau: float,
+                            draws: int = 5, seed: int = 0) -> dict[str, float]:
+    """One-shot identification (1:K) on embeddings ``emb`` (N, d) with ``identities`` (N,).
+
+    Each draw enrolls one random image of every identity that has two or more
+    (:func:`~cnnkit.faces.gallery.enroll`) and identifies every other image of those
+    identities (:func:`~cnnkit.faces.gallery.identify`). Returns the mean over ``draws`` of
+    ``accuracy`` (the nearest enrolled identity is the right one), ``accepted`` (share with
+    distance <= tau) and ``accepted_right`` (accepted and right), with ``accuracy_std``.
+    """
+    from cnnkit.faces.gallery import enroll, identify
+
+    gen = torch.Generator().manual_seed(seed)
+    groups = [(identities == k).nonzero().flatten() for k in identities.unique().tolist()]
+    groups = [g for g in groups if len(g) >= 2]
+    if len(groups) < 2:
+        raise DataError("one-shot identification needs at least two identities with two or more images each")
+    acc, accepted, right = [], [], []
+    for _ in range(draws):
+        enrolled = torch.stack([g[int(torch.randint(len(g), (1,), generator=gen))] for g in groups])  # (K,)
+        probes = torch.cat(groups)
+        probes = probes[~torch.isin(probes, enrolled)]
+        gallery = enroll(emb[enrolled], torch.arange(len(enrolled)),
+                         [names[int(identities[r])] for r in enrolled], tau=tau, model_fingerprint="")
+        matches = identify(gallery, emb[probes])
+        truth = [names[int(identities[r])] for r in probes]
+        acc.append(sum(m.nearest == t for m, t in zip(matches, truth)) / len(truth))
+        accepted.append(sum(m.known for m in matches) / len(truth))
+        right.append(sum(m.name == t for m, t in zip(matches, truth)) / len(truth))
+    mean = lambda xs: float(sum(xs) / len(xs))  # noqa: E731
+    spread = float(torch.tensor(acc).std()) if draws > 1 else 0.0
+    return {"accuracy": mean(acc), "accuracy_std": spread, "accepted": mean(accepted),
+            "accepted_right": mean(right), "identities": float(len(groups)), "draws": float(draws)}
+
+
+def evaluate(net: EmbeddingNet, data: IdentitySet, pairs: IndexPairs, *, tau: float, seed: int = 0) -> dict[str, Any]:
+    """Verification metrics on ``pairs`` of ``data`` at ``tau`` and one-shot identification;
+    every image is embedded once. JSON-ready."""
+    from cnnkit.faces.verify import pair_distances, verification_metrics
+
+    emb = net.embed(data.images).cpu()  # (N, d)
+    distances = pair_distances(emb, pairs.i, pairs.j)
+    result = verification_metrics(distances, pairs.same, tau=tau)
+    result["one_shot"] = one_shot_identification(emb, data.identities, data.names, tau=tau, seed=seed)
+    result["source"], result["images"], result["identities"] = data.source, len(data), len(data.names)
+    result["distances"] = distances.tolist()
+    result["same"] = pairs.same.tolist()
+    return result
+
+
+def train_run(out: str | Path, settings: FaceTrainSettings, *, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train an embedder into the new run directory ``out``; returns the test evaluation
+    (:func:`evaluate`) plus ``train_seconds`` and ``tau``."""
+    from cnnkit.detect.run_train import torch_threads
+    from cnnkit.faces.embed import build_embedder
+    from cnnkit.faces.fit import EmbedFitConfig, ValidationPairs, check_config, fit_embedder, pair_scores
+    from cnnkit.faces.run import EmbedderMetadata, save_embedder
+    from cnnkit.faces.verify import choose_threshold
+    from cnnkit.nn.build import looks_like_spec, model_entry, read_spec_text
+
+    if settings.tau_rule not in ("accuracy", "far"):
+        raise CnnkitError(f"--tau-rule must be accuracy or far, got {settings.tau_rule!r}")
+    if settings.pairs < 1 or not 0 < settings.val_fraction < 1:
+        raise CnnkitError("--pairs must be at least 1 and the validation fraction between 0 and 1")
+    backbone = read_spec_text(settings.backbone) if looks_like_spec(settings.backbone) else settings.backbone
+    if not looks_like_spec(backbone):
+        model_entry(backbone)  # an unknown zoo name fails now, not after the data is read
+    fit_config = EmbedFitConfig(epochs=settings.epochs, p=settings.p, k=settings.k, lr=settings.lr,
+                                loss=settings.loss, mining=settings.mining, margin=settings.margin,  # type: ignore[arg-type]
+                                seed=settings.seed)
+    check_config(fit_config)  # bad settings fail before the data is read
+    if Path(out).exists():
+        RunDir.create(out)  # refuses a file or a folder that already holds something
+    train, val, test = load_splits(settings)
+    val_pairs = ValidationPairs(val, _pairs(val, settings.pairs, settings.seed))
+    run = RunDir.create(out, exist_ok=True)  # only now: bad data leaves no half-made run behind
+    c, h, w = train.image_shape
+    log(f"data {settings.data}: {len(train)} training images of {len(train.names)} identities, {len(val)} "
+        f"validation images; test {test.source}: {len(test)} images of {len(test.names)} identities ({c}x{h}x{w})")
+    for note in dict.fromkeys(train.notes + test.notes):
+        log(f"  note: {note}")
+    net = build_embedder(backbone, dim=settings.dim, in_channels=c, image_size=(h, w))
+    run.write_config({"kind": "faces", "command": settings.command, **asdict(settings), "backbone": backbone,
+                      "test_source": test.source, "fit": {k: v for k, v in asdict(fit_config).items() if k != "augment"},
+                      "augment": asdict(fit_config.augment), "train_identities": list(train.names),
+                      "input_shape": [c, h, w]})
+    torch.manual_seed(settings.seed)
+
+    def record(rec: dict[str, float]) -> None:
+        line = {k: (int(v) if k == "epoch" else round(v, 6)) for k, v in rec.items()}
+        run.append_metrics(line)
+        log(f"epoch {line['epoch']}/{settings.epochs}: loss {rec['loss']:.4f} ({rec['triplets']:.0f} triplets, "
+            f"{100 * rec['active']:.0f}% active) val AUC {rec.get('val_auc', float('nan')):.4f}  {rec['seconds']:.1f}s")
+
+    started = time.perf_counter()
+    with torch_threads(settings.threads):
+        fit_embedder(net, train, fit_config, val=val_pairs, log=record)
+        train_seconds = time.perf_counter() - started
+        distances, same = pair_scores(net, val_pairs)
+        tau = choose_threshold(distances, same, rule=settings.tau_rule, target_far=settings.target_far)
+        rule = "accuracy" if settings.tau_rule == "accuracy" else f"far@{settings.target_far:g}"
+        meta = EmbedderMetadata(backbone=backbone, dim=settings.dim, input_shape=(c, h, w),
+                                mean=net.mean.tolist(), std=net.std.tolist(), tau=tau, tau_rule=rule,
+                                identities=train.names)
+        save_embedder(run, net, meta)
+        result = evaluate(net, test, _pairs(test, settings.pairs, settings.seed + 1), tau=tau, seed=settings.seed)
+    result["train_seconds"] = train_seconds
+    result["tau_rule"] = rule
+    write_outputs(run, result, title=run.path.name, command=settings.command)
+    shot = result["one_shot"]
+    log(f"tau {tau:.4f} (chosen for {rule} on {len(val_pairs.pairs)} validation pairs)")
+    log(f"test {test.source}: ROC AUC {result['auc']:.4f}, EER {result['eer']:.3f}, accuracy at tau "
+        f"{result['accuracy']:.3f}; one-shot identification {shot['accuracy']:.3f} over "
+        f"{shot['identities']:.0f} identities; trained in {train_seconds:.0f}s; wrote {run.path}")
+    return result
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def report_text(result: dict[str, Any], *, title: str, command: str) -> str:
+    """The run's report.md: verification and identification figures on the test identities."""
+    shot = result["one_shot"]
+    lines = [f"# Face embedding run {title}", "", f"Command: `{command}`" if command else "", "",
+             f"Test identities: {result['source']} ({result['identities']} identities, {result['images']} images; "
+             f"{result['same_pairs']} same and {result['different_pairs']} different pairs)", "",
+             "| figure | value |", "|---|---:|",
+             f"| ROC AUC | **{_fmt(result['auc'], 4)}** |",
+             f"| EER | {_fmt(result['eer'])} |"]
+    for row in result["tar_at_far"]:
+        lines.append(f"| TAR at FAR {row['far']:g} | {_fmt(row['tar'])} |")
+    lines += [f"| tau (squared L2, {result.get('tau_rule', '?')}) | {_fmt(result['tau'], 4)} |",
+              f"| accuracy at tau | {_fmt(result['accuracy'])} (FAR {_fmt(result['far_at_tau'])}, "
+              f"TAR {_fmt(result['tar_at_tau'])}) |",
+              f"| one-shot identification (nearest of {shot['identities']:.0f}, mean of {shot['draws']:.0f} "
+              f"enrolments) | **{_fmt(shot['accuracy'])}** +- {_fmt(shot['accuracy_std'])} |",
+              f"| accepted at tau and right | {_fmt(shot['accepted_right'])} (accepted {_fmt(shot['accepted'])}) |"]
+    if "train_seconds" in result:
+        lines.append(f"| training time | {result['train_seconds']:.0f} s |")
+    lines += ["", *[f"Note: {n}" for n in result.get("notes", [])], "",
+              f"Pictures: [{ROC_PNG}]({ROC_PNG}) (ROC on a log FAR axis), [{DISTANCES_PNG}]({DISTANCES_PNG}) "
+              "(distances of same and different pairs, with tau).", ""]
+    return "\n".join(lines)
+
+
+def write_outputs(run: RunDir, result: dict[str, Any], *, title: str, command: str) -> None:
+    """metrics.json (without the per-pair lists), report.md, roc.png, distances.png."""
+    from cnnkit.atomic import save_figure, write_json, write_text
+    from cnnkit.faces.verify_plots import distance_histogram_figure, roc_figure
+
+    save_figure(run.file(ROC_PNG), roc_figure(result, title=f"{title}: ROC on {result['source']}"), dpi=120)
+    fig = distance_histogram_figure(torch.tensor(result["distances"]), torch.tensor(result["same"]), result["tau"],
+                                    title=f"{title}: distances on {result['source']}")
+    save_figure(run.file(DISTANCES_PNG), fig, dpi=120)
+    write_json(run.file(RESULT), {k: v for k, v in result.items() if k not in ("distances", "same")})
+    write_text(run.file(REPORT), report_text(result, title=title, command=command))

@@ -1,0 +1,143 @@
+"""``cnnkit faces train | eval | verify | enroll | identify`` end to end on scikit-learn's digits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from sklearn.metrics import roc_auc_score
+
+from cnnkit.cli.app import main
+from cnnkit.faces.identity_sources import load_identities
+from cnnkit.faces.run import load_embedder
+
+TRAIN = ["--data", "digits:0-6", "--per-identity", "40", "--epochs", "2", "--p", "7", "--k", "4",
+         "--dim", "16", "--pairs", "60", "--seed", "1"]
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        main(args)
+        code = 0
+    except SystemExit as stop:
+        code = int(stop.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("faces") / "run"
+    with pytest.raises(SystemExit) as stop:  # typer's standalone mode exits 0
+        main(["faces", "train", *TRAIN, "--out", str(out)])
+    assert not stop.value.code
+    return out
+
+
+@pytest.fixture(scope="module")
+def probes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
+    """Two PNGs of each unseen digit 7, 8, 9 (test images), as files."""
+    folder = tmp_path_factory.mktemp("probes")
+    unseen = load_identities("digits:7-9", split="test")
+    files: dict[str, list[Path]] = {}
+    for k, name in enumerate(unseen.names):
+        rows = (unseen.identities == k).nonzero().flatten()[:2]
+        files[name] = []
+        for r in rows.tolist():
+            path = folder / f"{name}_{r}.png"
+            Image.fromarray(unseen.images[r, 0].numpy()).save(path)
+            files[name].append(path)
+    return files
+
+
+def test_train_writes_a_complete_run(trained: Path) -> None:
+    for name in ("config.json", "metrics.jsonl", "model.safetensors", "metrics.json", "report.md", "roc.png",
+                 "distances.png"):
+        assert (trained / name).is_file(), name
+    loaded = load_embedder(trained)
+    assert loaded.metadata.identities == tuple(str(d) for d in range(7))
+    assert loaded.metadata.input_shape == (1, 8, 8) and loaded.tau > 0
+    assert len(loaded.metrics) == 2 and "val_auc" in loaded.metrics[0]
+    result = json.loads((trained / "metrics.json").read_text())
+    assert result["source"] == "digits:7-9" and result["tau"] == pytest.approx(loaded.tau)
+    assert "ROC AUC" in (trained / "report.md").read_text()
+
+
+def test_eval_auc_matches_sklearn_on_the_runs_own_embeddings(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["faces", "eval", str(trained), "--pairs", "50", "--json"], capsys)
+    assert code == 0
+    result = json.loads(out)
+    # recompute from scratch: the same pairs (seeded), our own embeddings, scikit-learn's AUC
+    from cnnkit.faces.run_train import _pairs
+
+    loaded = load_embedder(trained)
+    test = load_identities("digits:7-9", split="test")
+    pairs = _pairs(test, 50, 1)
+    emb = loaded.net.embed(test.images)
+    d = (emb[pairs.i] - emb[pairs.j]).pow(2).sum(1)
+    assert result["auc"] == pytest.approx(roc_auc_score(pairs.same.numpy(), (-d).numpy()), abs=1e-9)
+    assert result["accuracy"] == pytest.approx(float(((d <= loaded.tau) == pairs.same).float().mean()))
+    assert 0 <= result["one_shot"]["accuracy"] <= 1
+
+
+def test_verify_decides_by_the_squared_distance_and_tau(trained: Path, probes: dict[str, list[Path]],
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = probes["7"][0], probes["8"][0]
+    code, out, _ = run(["faces", "verify", str(trained), str(a), str(b), "--json"], capsys)
+    assert code == 0
+    answer = json.loads(out)
+    loaded = load_embedder(trained)
+    from cnnkit.data.images import load_image
+
+    ea, eb = (loaded.net.embed(load_image(p, input_shape=(1, 8, 8)).unsqueeze(0))[0] for p in (a, b))
+    assert answer["distance"] == pytest.approx(float((ea - eb).pow(2).sum()), rel=1e-5)
+    assert answer["same"] == (answer["distance"] <= loaded.tau)
+    code, out, _ = run(["faces", "verify", str(trained), str(a), str(a), "--tau", "0"], capsys)
+    assert code == 0 and "d = 0 <= tau 0: same identity" in out  # an image is always itself
+
+
+def test_enroll_then_identify_finds_the_enrolled_images(trained: Path, probes: dict[str, list[Path]],
+                                                        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    people = tmp_path / "people"
+    for name, files in probes.items():
+        (people / f"digit{name}").mkdir(parents=True)
+        (people / f"digit{name}" / "a.png").write_bytes(files[0].read_bytes())
+    code, out, _ = run(["faces", "enroll", str(trained), "--gallery", str(people), "-o", str(tmp_path / "g.json")],
+                       capsys)
+    assert code == 0 and "enrolled 3 identities" in out
+    enrolled = [files[0] for files in probes.values()]
+    code, out, _ = run(["faces", "identify", str(trained), "--gallery", str(tmp_path / "g.json"), "--json",
+                        *map(str, enrolled)], capsys)
+    assert code == 0
+    rows = json.loads(out)
+    assert [r["identity"] for r in rows] == ["digit7", "digit8", "digit9"]  # each image is its own nearest
+    assert all(r["distance"] == pytest.approx(0.0, abs=1e-6) for r in rows)
+    code, out, err = run(["faces", "identify", str(trained), "--gallery", str(tmp_path / "g.json"),
+                          str(probes["9"][1]), str(tmp_path / "missing.png")], capsys)
+    assert code == 1 and "missing.png: error: no such file" in err and str(probes["9"][1]) in out
+
+
+def test_wrong_runs_galleries_and_inputs_exit_2(trained: Path, probes: dict[str, list[Path]], tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["faces", "eval", str(tmp_path / "none")], capsys)
+    assert code == 2 and "no run directory" in err and len(err.splitlines()) == 1
+    code, _, err = run(["detect", "eval", str(trained)], capsys)
+    assert code == 2 and "face embedding run" in err
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    code, _, err = run(["faces", "verify", str(trained), str(tmp_path / "bad.png"), str(probes["7"][0])], capsys)
+    assert code == 2 and "bad.png" in err and len(err.splitlines()) == 1
+    # a gallery enrolled with another model is refused
+    from cnnkit.faces.gallery import enroll, save_gallery
+
+    save_gallery(enroll(torch.eye(16)[:2], torch.tensor([0, 1]), ["a", "b"], tau=0.5, model_fingerprint="0" * 16),
+                 tmp_path / "other.json")
+    code, _, err = run(["faces", "identify", str(trained), "--gallery", str(tmp_path / "other.json"),
+                        str(probes["7"][0])], capsys)
+    assert code == 2 and "another model" in err
+    code, _, err = run(["faces", "train", "--mining", "hardest", "--out", str(tmp_path / "x")], capsys)
+    assert code == 2 and "mining" in err and not (tmp_path / "x").exists()
+    code, _, err = run(["faces", "train", "--data", "digits", "--out", str(tmp_path / "y")], capsys)
+    assert code == 2 and "none unseen" in err
