@@ -91,7 +91,7 @@ def train_run(out: str | Path, settings: TrainSettings, *, log: Callable[[str], 
     backbone = read_spec_text(settings.backbone) if looks_like_spec(settings.backbone) else settings.backbone
     if not looks_like_spec(backbone):
         model_entry(backbone)  # an unknown zoo name fails now, not after the data is made
-    run = RunDir.create(out)  # refuses a folder that already holds a run
+    run = RunDir.create(out, resumable=False)  # refuses a folder that already holds a run
     splits = resolve_data(settings.data, settings.data_options)
     train, val, test = splits.train, splits.val, splits.test
     log(f"data {settings.data}: {len(train)} train, {len(val)} val, {len(test)} test images of "

@@ -183,7 +183,7 @@ def train_run(out: str | Path, settings: FaceTrainSettings, *, log: Callable[[st
                                 seed=settings.seed)
     check_config(fit_config)  # bad settings fail before the data is read
     if Path(out).exists():
-        RunDir.create(out)  # refuses a file or a folder that already holds something
+        RunDir.create(out, resumable=False)  # refuses a file or a folder that already holds something
     train, val, test = load_splits(settings)
     val_pairs = ValidationPairs(val, _pairs(val, settings.pairs, settings.seed))
     run = RunDir.create(out, exist_ok=True)  # only now: bad data leaves no half-made run behind

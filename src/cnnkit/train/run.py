@@ -212,18 +212,18 @@ class RunDir:
         return self.file(MODEL).is_file()
 
     @classmethod
-    def create(cls, path: str | Path, *, exist_ok: bool = False) -> RunDir:
+    def create(cls, path: str | Path, *, exist_ok: bool = False, resumable: bool = True) -> RunDir:
         """Make the folder. An existing non-empty folder is an error unless ``exist_ok``
-        (resuming), so a finished run is never overwritten by accident."""
+        (resuming), so a finished run is never overwritten by accident. ``resumable``: the
+        error mentions ``cnnkit train --resume`` (runs of other commands cannot resume)."""
         run = cls(path)
         if run.path.exists() and not run.path.is_dir():
             raise RunError(f"{run.path} is a file, not a run directory; choose another run name")
         if not exist_ok and run.path.is_dir() and any(run.path.iterdir()):
             state = "a finished run" if run.finished else "an unfinished run"
-            raise RunError(
-                f"{run.path} already holds {state}; choose another --name, delete the folder, "
-                f"or continue it with `cnnkit train --resume {run.path}`"
-            )
+            how = (f"choose another --name, delete the folder, or continue it with `cnnkit train --resume {run.path}`"
+                   if resumable else "choose another --out or delete the folder")
+            raise RunError(f"{run.path} already holds {state}; {how}")
         run.path.mkdir(parents=True, exist_ok=True)
         return run
 
