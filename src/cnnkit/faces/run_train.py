@@ -262,9 +262,9 @@ def write_outputs(run: RunDir, result: dict[str, Any], *, title: str, command: s
     from cnnkit.atomic import save_figure, write_json, write_text
     from cnnkit.faces.verify_plots import distance_histogram_figure, roc_figure
 
-    save_figure(run.file(ROC_PNG), roc_figure(result, title=f"{title}: ROC on {result['source']}"), dpi=120)
+    save_figure(run.file(ROC_PNG), roc_figure(result, title=f"ROC on {result['source']}"), dpi=120)
     fig = distance_histogram_figure(torch.tensor(result["distances"]), torch.tensor(result["same"]), result["tau"],
-                                    title=f"{title}: distances on {result['source']}")
+                                    title=f"distances on {result['source']}")
     save_figure(run.file(DISTANCES_PNG), fig, dpi=120)
     write_json(run.file(RESULT), {k: v for k, v in result.items() if k not in ("distances", "same")})
     write_text(run.file(REPORT), report_text(result, title=title, command=command))
