@@ -63,6 +63,7 @@ def test_train_writes_a_complete_run(trained: Path) -> None:
     assert len(loaded.metrics) == 2 and "val_auc" in loaded.metrics[0]
     result = json.loads((trained / "metrics.json").read_text())
     assert result["source"] == "digits:7-9" and result["tau"] == pytest.approx(loaded.tau)
+    assert 0 <= result["pair_classifier"]["auc"] <= 1  # the lecture's pair classifier, on stored embeddings
     assert "ROC AUC" in (trained / "report.md").read_text()
 
 

@@ -28,6 +28,7 @@ import torch
 from cnnkit.errors import CnnkitError, DataError
 from cnnkit.faces.embed import EmbeddingNet
 from cnnkit.faces.identities import IdentitySet
+from cnnkit.faces.pair_classifier import PairClassifier
 from cnnkit.faces.pairs_file import IndexPairs
 from cnnkit.train.run import RunDir
 
@@ -146,14 +147,25 @@ def one_shot_identification(emb: torch.Tensor, identities: torch.Tensor, names: 
             "accepted_right": mean(right), "identities": float(len(groups)), "draws": float(draws)}
 
 
-def evaluate(net: EmbeddingNet, data: IdentitySet, pairs: IndexPairs, *, tau: float, seed: int = 0) -> dict[str, Any]:
+def evaluate(net: EmbeddingNet, data: IdentitySet, pairs: IndexPairs, *, tau: float, seed: int = 0,
+             pair_classifier: PairClassifier | None = None) -> dict[str, Any]:
     """Verification metrics on ``pairs`` of ``data`` at ``tau`` and one-shot identification;
-    every image is embedded once. JSON-ready."""
+    every image is embedded once. With ``pair_classifier``, its ROC AUC and accuracy (at
+    probability 0.5) on the same pairs under ``"pair_classifier"``. JSON-ready."""
     from cnnkit.faces.verify import pair_distances, verification_metrics
 
     emb = net.embed(data.images).cpu()  # (N, d)
     distances = pair_distances(emb, pairs.i, pairs.j)
     result = verification_metrics(distances, pairs.same, tau=tau)
+    if pair_classifier is not None:
+        from sklearn.metrics import roc_auc_score
+
+        with torch.no_grad():
+            prob = pair_classifier.predict_proba(emb[pairs.i], emb[pairs.j])  # (M,)
+        result["pair_classifier"] = {
+            "auc": float(roc_auc_score(pairs.same.numpy(), prob.numpy())),
+            "accuracy": float(((prob >= 0.5) == pairs.same).float().mean()),
+        }
     result["one_shot"] = one_shot_identification(emb, data.identities, data.names, tau=tau, seed=seed)
     result["source"], result["images"], result["identities"] = data.source, len(data), len(data.names)
     result["distances"] = distances.tolist()
@@ -167,6 +179,7 @@ def train_run(out: str | Path, settings: FaceTrainSettings, *, log: Callable[[st
     from cnnkit.detect.run_train import torch_threads
     from cnnkit.faces.embed import build_embedder
     from cnnkit.faces.fit import EmbedFitConfig, ValidationPairs, check_config, fit_embedder, pair_scores
+    from cnnkit.faces.pair_classifier import fit_pair_classifier
     from cnnkit.faces.run import EmbedderMetadata, save_embedder
     from cnnkit.faces.verify import choose_threshold
     from cnnkit.nn.build import looks_like_spec, model_entry, read_spec_text
@@ -216,7 +229,12 @@ def train_run(out: str | Path, settings: FaceTrainSettings, *, log: Callable[[st
                                 mean=net.mean.tolist(), std=net.std.tolist(), tau=tau, tau_rule=rule,
                                 identities=train.names)
         save_embedder(run, net, meta)
-        result = evaluate(net, test, _pairs(test, settings.pairs, settings.seed + 1), tau=tau, seed=settings.seed)
+        # the lecture's binary pair classifier, trained on the validation embeddings computed once
+        val_emb = net.embed(val.images).cpu()
+        classifier = fit_pair_classifier(val_emb, val_pairs.pairs.i, val_pairs.pairs.j, val_pairs.pairs.same,
+                                         generator=torch.Generator().manual_seed(settings.seed))
+        result = evaluate(net, test, _pairs(test, settings.pairs, settings.seed + 1), tau=tau, seed=settings.seed,
+                          pair_classifier=classifier)
     result["train_seconds"] = train_seconds
     result["tau_rule"] = rule
     write_outputs(run, result, title=run.path.name, command=settings.command)
@@ -249,6 +267,10 @@ def report_text(result: dict[str, Any], *, title: str, command: str) -> str:
               f"| one-shot identification (nearest of {shot['identities']:.0f}, mean of {shot['draws']:.0f} "
               f"enrolments) | **{_fmt(shot['accuracy'])}** +- {_fmt(shot['accuracy_std'])} |",
               f"| accepted at tau and right | {_fmt(shot['accepted_right'])} (accepted {_fmt(shot['accepted'])}) |"]
+    if "pair_classifier" in result:
+        pc = result["pair_classifier"]
+        lines.append(f"| pair classifier sigmoid(sum w_k abs(f_i - f_j)_k + b), trained on stored validation "
+                     f"embeddings: ROC AUC / accuracy | {_fmt(pc['auc'], 4)} / {_fmt(pc['accuracy'])} |")
     if "train_seconds" in result:
         lines.append(f"| training time | {result['train_seconds']:.0f} s |")
     lines += ["", *[f"Note: {n}" for n in result.get("notes", [])], "",
