@@ -45,6 +45,7 @@ _EXPORTS = {
     "load_dataset": "cnnkit.data.sources",
     "list_datasets": "cnnkit.data.sources",
     "open_subject": "cnnkit.interpret.subject",
+    "style_transfer": "cnnkit.style.transfer",
 }
 
 __all__ = sorted([*_EXPORTS, "train"]) + ["__version__"]

@@ -52,9 +52,21 @@ def _root(
 def _register_commands() -> None:
     # Each module adds its commands; heavy imports (torch) happen inside the commands,
     # so `cnnkit --help` stays fast.
-    from cnnkit.cli import data, detect, evaluate, explain_conv, faces, finetune, interpret, models, summary, train
+    from cnnkit.cli import (
+        data,
+        detect,
+        evaluate,
+        explain_conv,
+        faces,
+        finetune,
+        interpret,
+        models,
+        style,
+        summary,
+        train,
+    )
 
-    for module in (models, summary, explain_conv, data, train, finetune, evaluate, interpret, detect, faces):
+    for module in (models, summary, explain_conv, data, train, finetune, evaluate, interpret, detect, faces, style):
         module.register(app)
 
 
