@@ -29,7 +29,7 @@ class Optim(str, Enum):
 
 
 # The command's arguments and options (module-level, so the signature below stays readable).
-CONTENT = typer.Argument(..., help="The photo whose layout to keep (any image file).", show_default=False)
+CONTENT = typer.Argument(..., metavar="CONTENT", help="The photo whose layout to keep (any image file).", show_default=False)
 STYLE = typer.Argument(..., metavar="STYLE", help="The picture whose style to copy.", show_default=False)
 OUT = typer.Option(..., "--out", "-o", help="PNG file to write.", show_default=False)
 SIZE = typer.Option(512, "--size", min=16, help="Longer side of the result in pixels (both images are scaled to it).")

@@ -172,7 +172,7 @@ def style_transfer(
     network (``model``, ``weights``, ``allow_random_weights`` are then ignored).
     """
     from cnnkit.style.color import preserve_color as keep_colors
-    from cnnkit.style.images import read_pixels
+    from cnnkit.style.images import image_size, read_pixels
     from cnnkit.style.network import open_network
 
     began = time.perf_counter()
@@ -180,6 +180,9 @@ def style_transfer(
         raise CnnkitError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
     if optimizer not in OPTIMIZERS:
         raise CnnkitError(f"unknown optimizer {optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
+    for picture in (content, style):
+        if not isinstance(picture, Tensor):
+            image_size(picture)  # a missing or unreadable file fails now, before the network loads
     if extractor is None:
         subject, pretrained = open_network(model, weights=weights, allow_random_weights=allow_random_weights,
                                            seed=seed, device=device, warn=warn or (lambda _n: None))  # fmt: skip
