@@ -19,7 +19,7 @@ app = typer.Typer(
         "A workbench for convolutional neural networks: design a network by name or\n"
         "in a short grammar, see every layer's shape, parameters, cost and receptive\n"
         "field, work one convolution through by hand, train on real data, and use\n"
-        "the trained run.\n\n"
+        "the trained run: look inside it, detect objects, match faces, transfer style.\n\n"
         "\b\n"
         "Examples:\n"
         "  cnnkit models\n"
@@ -31,7 +31,11 @@ app = typer.Typer(
         "  cnnkit train                      # quicknet on Fashion-MNIST, about a minute\n"
         "  cnnkit eval runs/fashion-mnist-quicknet-1\n"
         "  cnnkit finetune runs/fashion-mnist-quicknet-1 --data digits --per-class 10\n"
-        "  cnnkit predict runs/fashion-mnist-quicknet-1 photo.png\n\n"
+        "  cnnkit predict runs/fashion-mnist-quicknet-1 photo.png\n"
+        "  cnnkit interpret saliency runs/fashion-mnist-quicknet-1 test:0\n"
+        "  cnnkit detect train --out runs/scenes\n"
+        "  cnnkit faces train --data fashion-mnist:0-6 --out runs/faces\n"
+        "  cnnkit style content.png style.png -o out.png\n\n"
         "Add --debug before the command to see tracebacks."
     ),
     no_args_is_help=True,
