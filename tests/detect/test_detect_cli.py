@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,18 +16,9 @@ from cnnkit.detect.data import DataOptions, resolve_data
 from cnnkit.detect.evaluate import detection_map
 from cnnkit.detect.run import load_detector
 
+Cli = Callable[[list[object]], tuple[int, str, str]]  # the run_cli fixture (tests/conftest.py)
 SPEC = "INPUT(1x48x48) -> [CONV(8, k=3, p=1) -> BN -> RELU -> POOL(2)]*3 -> FC(10)"
 SCENE_ARGS = ["--scenes", "12", "--val-scenes", "3", "--test-scenes", "4", "--canvas", "48", "--seed", "1"]
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as stop:
-        code = int(stop.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +47,8 @@ def test_train_writes_a_complete_run(trained: Path) -> None:
 
 
 def test_eval_json_equals_detection_map_on_the_same_predictions(trained: Path,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(["detect", "eval", str(trained), "--json"], capsys)
+                                                                run_cli: Cli) -> None:
+    code, out, _ = run_cli(["detect", "eval", str(trained), "--json"])
     assert code == 0
     got = json.loads(out)
     loaded = load_detector(trained)
@@ -67,25 +59,25 @@ def test_eval_json_equals_detection_map_on_the_same_predictions(trained: Path,
     for key in ("map_50", "map", "map_75", "predictions"):
         assert got[key] == pytest.approx(expected[key])
     assert got["per_class"] == expected["per_class"]
-    code, text, _ = run(["detect", "eval", str(trained)], capsys)
+    code, text, _ = run_cli(["detect", "eval", str(trained)])
     assert code == 0 and "mAP@0.5" in text and "Ankle boot" in text
 
 
 def test_predict_draws_good_files_and_reports_bad_ones(trained: Path, tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+                                                       run_cli: Cli) -> None:
     test = resolve_data("scenes", DataOptions(scenes=12, val_scenes=3, test_scenes=4, canvas=48, seed=1)).test
     Image.fromarray(test.images[0, 0].numpy(), mode="L").save(tmp_path / "scene.png")
     Image.fromarray(test.images[1, 0].numpy(), mode="L").resize((96, 64)).convert("RGB").save(tmp_path / "big.jpg")
     (tmp_path / "broken.png").write_bytes(b"\x89PNG broken")
     files = [tmp_path / "scene.png", tmp_path / "broken.png", tmp_path / "missing.png", tmp_path / "big.jpg"]
-    code, out, err = run(["detect", "predict", str(trained), *map(str, files), "-o", str(tmp_path / "pics"),
-                          "--conf", "0.0"], capsys)
+    code, out, err = run_cli(["detect", "predict", str(trained), *map(str, files), "-o", str(tmp_path / "pics"),
+                          "--conf", "0.0"])
     assert code == 1
     assert (tmp_path / "pics" / "scene.png").is_file() and (tmp_path / "pics" / "big.png").is_file()
     assert f"{tmp_path / 'scene.png'}: " in out and f"{tmp_path / 'big.jpg'}: " in out
     assert err.count("error:") == 2 and "broken.png: error:" in err and "missing.png: error: no such file" in err
-    code, out, _ = run(["detect", "predict", str(trained), str(tmp_path / "big.jpg"), "-o", str(tmp_path / "p2"),
-                        "--conf", "0.0", "--json"], capsys)
+    code, out, _ = run_cli(["detect", "predict", str(trained), str(tmp_path / "big.jpg"), "-o", str(tmp_path / "p2"),
+                        "--conf", "0.0", "--json"])
     entry = json.loads(out)[0]
     assert code == 0 and entry["detections"]
     for d in entry["detections"]:  # boxes in the 96x64 file's pixels
@@ -93,22 +85,22 @@ def test_predict_draws_good_files_and_reports_bad_ones(trained: Path, tmp_path: 
         assert 0 <= x1 < x2 <= 96 and 0 <= y1 < y2 <= 64 and 0 <= d["score"] <= 1
 
 
-def test_wrong_runs_and_bad_options_exit_2(trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_wrong_runs_and_bad_options_exit_2(trained: Path, tmp_path: Path, run_cli: Cli) -> None:
     classifier = tmp_path / "clf"
     classifier.mkdir()
     save_file({"w": torch.zeros(1)}, str(classifier / "model.safetensors"), metadata={"cnnkit": "{}"})
-    code, _, err = run(["detect", "eval", str(classifier)], capsys)
+    code, _, err = run_cli(["detect", "eval", str(classifier)])
     assert code == 2 and err.startswith("error:") and "classifier run" in err and len(err.splitlines()) == 1
-    code, _, err = run(["detect", "eval", str(tmp_path / "nothing")], capsys)
+    code, _, err = run_cli(["detect", "eval", str(tmp_path / "nothing")])
     assert code == 2 and "no run directory" in err
-    code, _, err = run(["detect", "eval", str(trained), "--data", "voc:x"], capsys)
+    code, _, err = run_cli(["detect", "eval", str(trained), "--data", "voc:x"])
     assert code == 2 and "give scenes, yolo:PATH" in err
-    code, _, err = run(["detect", "train", SPEC, *SCENE_ARGS, "--out", str(trained)], capsys)
+    code, _, err = run_cli(["detect", "train", SPEC, *SCENE_ARGS, "--out", str(trained)])
     assert code == 2 and "already holds" in err
 
 
-def test_unknown_backbone_fails_before_any_data_or_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_backbone_fails_before_any_data_or_folder(tmp_path: Path, run_cli: Cli) -> None:
     out = tmp_path / "run"
-    code, stdout, err = run(["detect", "train", "quicknett", *SCENE_ARGS, "--out", str(out)], capsys)
+    code, stdout, err = run_cli(["detect", "train", "quicknett", *SCENE_ARGS, "--out", str(out)])
     assert code == 2 and "unknown model 'quicknett'" in err and len(err.splitlines()) == 1
     assert "data scenes" not in stdout and not out.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,18 +15,9 @@ from cnnkit.cli.app import main
 from cnnkit.faces.identity_sources import load_identities
 from cnnkit.faces.run import load_embedder
 
+Cli = Callable[[list[object]], tuple[int, str, str]]  # the run_cli fixture (tests/conftest.py)
 TRAIN = ["--data", "digits:0-6", "--per-identity", "40", "--epochs", "2", "--p", "7", "--k", "4",
          "--dim", "16", "--pairs", "60", "--seed", "1"]
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as stop:
-        code = int(stop.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +59,8 @@ def test_train_writes_a_complete_run(trained: Path) -> None:
     assert "ROC AUC" in (trained / "report.md").read_text()
 
 
-def test_eval_auc_matches_sklearn_on_the_runs_own_embeddings(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(["faces", "eval", str(trained), "--pairs", "50", "--json"], capsys)
+def test_eval_auc_matches_sklearn_on_the_runs_own_embeddings(trained: Path, run_cli: Cli) -> None:
+    code, out, _ = run_cli(["faces", "eval", str(trained), "--pairs", "50", "--json"])
     assert code == 0
     result = json.loads(out)
     # recompute from scratch: the same pairs (seeded), our own embeddings, scikit-learn's AUC
@@ -85,9 +77,9 @@ def test_eval_auc_matches_sklearn_on_the_runs_own_embeddings(trained: Path, caps
 
 
 def test_verify_decides_by_the_squared_distance_and_tau(trained: Path, probes: dict[str, list[Path]],
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+                                                         run_cli: Cli) -> None:
     a, b = probes["7"][0], probes["8"][0]
-    code, out, _ = run(["faces", "verify", str(trained), str(a), str(b), "--json"], capsys)
+    code, out, _ = run_cli(["faces", "verify", str(trained), str(a), str(b), "--json"])
     assert code == 0
     answer = json.loads(out)
     loaded = load_embedder(trained)
@@ -96,49 +88,48 @@ def test_verify_decides_by_the_squared_distance_and_tau(trained: Path, probes: d
     ea, eb = (loaded.net.embed(load_image(p, input_shape=(1, 8, 8)).unsqueeze(0))[0] for p in (a, b))
     assert answer["distance"] == pytest.approx(float((ea - eb).pow(2).sum()), rel=1e-5)
     assert answer["same"] == (answer["distance"] <= loaded.tau)
-    code, out, _ = run(["faces", "verify", str(trained), str(a), str(a), "--tau", "0"], capsys)
+    code, out, _ = run_cli(["faces", "verify", str(trained), str(a), str(a), "--tau", "0"])
     assert code == 0 and "d = 0 <= tau 0: same identity" in out  # an image is always itself
 
 
 def test_enroll_then_identify_finds_the_enrolled_images(trained: Path, probes: dict[str, list[Path]],
-                                                        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+                                                        tmp_path: Path, run_cli: Cli) -> None:
     people = tmp_path / "people"
     for name, files in probes.items():
         (people / f"digit{name}").mkdir(parents=True)
         (people / f"digit{name}" / "a.png").write_bytes(files[0].read_bytes())
-    code, out, _ = run(["faces", "enroll", str(trained), "--gallery", str(people), "-o", str(tmp_path / "g.json")],
-                       capsys)
+    code, out, _ = run_cli(["faces", "enroll", str(trained), "--gallery", str(people), "-o", str(tmp_path / "g.json")])
     assert code == 0 and "enrolled 3 identities" in out
     enrolled = [files[0] for files in probes.values()]
-    code, out, _ = run(["faces", "identify", str(trained), "--gallery", str(tmp_path / "g.json"), "--json",
-                        *map(str, enrolled)], capsys)
+    code, out, _ = run_cli(["faces", "identify", str(trained), "--gallery", str(tmp_path / "g.json"), "--json",
+                        *map(str, enrolled)])
     assert code == 0
     rows = json.loads(out)
     assert [r["identity"] for r in rows] == ["digit7", "digit8", "digit9"]  # each image is its own nearest
     assert all(r["distance"] == pytest.approx(0.0, abs=1e-6) for r in rows)
-    code, out, err = run(["faces", "identify", str(trained), "--gallery", str(tmp_path / "g.json"),
-                          str(probes["9"][1]), str(tmp_path / "missing.png")], capsys)
+    code, out, err = run_cli(["faces", "identify", str(trained), "--gallery", str(tmp_path / "g.json"),
+                          str(probes["9"][1]), str(tmp_path / "missing.png")])
     assert code == 1 and "missing.png: error: no such file" in err and str(probes["9"][1]) in out
 
 
 def test_wrong_runs_galleries_and_inputs_exit_2(trained: Path, probes: dict[str, list[Path]], tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(["faces", "eval", str(tmp_path / "none")], capsys)
+                                                run_cli: Cli) -> None:
+    code, _, err = run_cli(["faces", "eval", str(tmp_path / "none")])
     assert code == 2 and "no run directory" in err and len(err.splitlines()) == 1
-    code, _, err = run(["detect", "eval", str(trained)], capsys)
+    code, _, err = run_cli(["detect", "eval", str(trained)])
     assert code == 2 and "face embedding run" in err
     (tmp_path / "bad.png").write_bytes(b"not an image")
-    code, _, err = run(["faces", "verify", str(trained), str(tmp_path / "bad.png"), str(probes["7"][0])], capsys)
+    code, _, err = run_cli(["faces", "verify", str(trained), str(tmp_path / "bad.png"), str(probes["7"][0])])
     assert code == 2 and "bad.png" in err and len(err.splitlines()) == 1
     # a gallery enrolled with another model is refused
     from cnnkit.faces.gallery import enroll, save_gallery
 
     save_gallery(enroll(torch.eye(16)[:2], torch.tensor([0, 1]), ["a", "b"], tau=0.5, model_fingerprint="0" * 16),
                  tmp_path / "other.json")
-    code, _, err = run(["faces", "identify", str(trained), "--gallery", str(tmp_path / "other.json"),
-                        str(probes["7"][0])], capsys)
+    code, _, err = run_cli(["faces", "identify", str(trained), "--gallery", str(tmp_path / "other.json"),
+                        str(probes["7"][0])])
     assert code == 2 and "another model" in err
-    code, _, err = run(["faces", "train", "--mining", "hardest", "--out", str(tmp_path / "x")], capsys)
+    code, _, err = run_cli(["faces", "train", "--mining", "hardest", "--out", str(tmp_path / "x")])
     assert code == 2 and "mining" in err and not (tmp_path / "x").exists()
-    code, _, err = run(["faces", "train", "--data", "digits", "--out", str(tmp_path / "y")], capsys)
+    code, _, err = run_cli(["faces", "train", "--data", "digits", "--out", str(tmp_path / "y")])
     assert code == 2 and "none unseen" in err

@@ -36,20 +36,3 @@ def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def digits_subject(digits_run: Path) -> Subject:
     """The run opened on the CPU (shared: do not modify the model)."""
     return open_subject(digits_run, device="cpu")
-
-
-@pytest.fixture
-def run_cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
-    """Call the real entry point (cnnkit.cli.app.main) and return (exit code, stdout, stderr)."""
-    from cnnkit.cli.app import main
-
-    def call(args: list[str]) -> tuple[int, str, str]:
-        code = 0
-        try:
-            main([str(a) for a in args])
-        except SystemExit as stop:
-            code = int(stop.code or 0)
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return call

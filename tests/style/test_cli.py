@@ -7,54 +7,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import typer
 from PIL import Image
 
-from cnnkit.errors import CnnkitError
-
-Call = Callable[[list[str]], tuple[int, str, str]]
+Call = Callable[[list[object]], tuple[int, str, str]]  # the run_cli fixture (tests/conftest.py)
 SPEC = "INPUT(3x32x32) -> [CONV(8, k=3, p=same) -> RELU -> POOL(2)]*3 -> FC(10)"
 
 
-def _registered() -> bool:
-    from cnnkit.cli.app import app
-
-    return any(c.name == "style" for c in app.registered_commands)
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Call:
-    """The style command in an app that handles errors as cnnkit.cli.app.main does (the
-    real entry point once app.py registers the command)."""
-    from cnnkit.cli import style
-
-    app = typer.Typer(pretty_exceptions_enable=False, rich_markup_mode=None)
-
-    @app.callback()
-    def _root() -> None:
-        """cnnkit"""
-
-    style.register(app)
-
-    def call(args: list[str]) -> tuple[int, str, str]:
-        code = 0
-        try:
-            app(args=[str(a) for a in args], prog_name="cnnkit")
-        except SystemExit as stop:
-            code = int(stop.code or 0)
-        except CnnkitError as err:
-            print(f"error: {err}", file=__import__("sys").stderr)
-            code = 2
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return call
-
-
 @pytest.mark.slow  # about 5 s: VGG19's random initialization is most of it
-def test_end_to_end_with_random_weights(cli: Call, pictures: dict[str, Path], offline: Path, tmp_path: Path) -> None:
+def test_end_to_end_with_random_weights(run_cli: Call, pictures: dict[str, Path], offline: Path, tmp_path: Path) -> None:
     out = tmp_path / "result.png"
-    code, stdout, stderr = cli(["style", pictures["content"], pictures["style"], "-o", out, "--size", "32",
+    code, stdout, stderr = run_cli(["style", pictures["content"], pictures["style"], "-o", out, "--size", "32",
                                 "--steps", "4", "--allow-random-weights"])  # fmt: skip
     assert code == 0, stderr
     assert Image.open(out).size == (32, 21) and Image.open(out).mode == "RGB"
@@ -64,9 +26,9 @@ def test_end_to_end_with_random_weights(cli: Call, pictures: dict[str, Path], of
     assert f"wrote {out} (32x21)" in stdout
 
 
-def test_json_output(cli: Call, pictures: dict[str, Path], offline: Path, tmp_path: Path) -> None:
+def test_json_output(run_cli: Call, pictures: dict[str, Path], offline: Path, tmp_path: Path) -> None:
     out = tmp_path / "r.png"
-    code, stdout, stderr = cli(["style", pictures["content"], pictures["style"], "-o", out, "--size", "32",
+    code, stdout, stderr = run_cli(["style", pictures["content"], pictures["style"], "-o", out, "--size", "32",
                                 "--steps", "3", "--model", SPEC, "--allow-random-weights", "--json", "--quiet", "--beta", "1e6",
                                 "--init", "noise", "--optimizer", "adam", "--tv", "0.5"])  # fmt: skip
     assert code == 0, stderr
@@ -77,37 +39,36 @@ def test_json_output(cli: Call, pictures: dict[str, Path], offline: Path, tmp_pa
     assert "step" not in stderr  # --quiet
 
 
-def test_offline_without_permission_is_one_line(cli: Call, pictures: dict[str, Path], offline: Path,
+def test_offline_without_permission_is_one_line(run_cli: Call, pictures: dict[str, Path], offline: Path,
                                                 tmp_path: Path) -> None:  # fmt: skip
-    code, stdout, stderr = cli(["style", pictures["content"], pictures["style"], "-o", tmp_path / "x.png"])
+    code, stdout, stderr = run_cli(["style", pictures["content"], pictures["style"], "-o", tmp_path / "x.png"])
     assert code == 2 and stdout == ""
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: no pretrained weights for vgg19")
     assert not (tmp_path / "x.png").exists()
 
 
-def test_bad_inputs(cli: Call, pictures: dict[str, Path], tmp_path: Path) -> None:
+def test_bad_inputs(run_cli: Call, pictures: dict[str, Path], tmp_path: Path) -> None:
     fake = tmp_path / "fake.jpg"
     fake.write_bytes(b"\x00not a jpeg")
     common = ["-o", tmp_path / "x.png", "--model", "quicknet", "--allow-random-weights", "--size", "32"]
-    code, _, stderr = cli(["style", fake, pictures["style"], *common])
+    code, _, stderr = run_cli(["style", fake, pictures["style"], *common])
     assert code == 2 and "fake.jpg: not an image" in stderr
-    code, _, stderr = cli(["style", pictures["content"], pictures["style"], *common, "--style-layers", "conv9_1"])
+    code, _, stderr = run_cli(["style", pictures["content"], pictures["style"], *common, "--style-layers", "conv9_1"])
     assert code == 2 and "no layer 'conv9_1'" in stderr and "did you mean" in stderr
-    code, _, stderr = cli(["style", pictures["content"], pictures["style"], "-o", tmp_path / "x.jpg"])
+    code, _, stderr = run_cli(["style", pictures["content"], pictures["style"], "-o", tmp_path / "x.jpg"])
     assert code == 2 and "ending in .png" in stderr
-    code, _, stderr = cli(["style", pictures["content"], pictures["style"], *common, "--init", "zeros"])
+    code, _, stderr = run_cli(["style", pictures["content"], pictures["style"], *common, "--init", "zeros"])
     assert code == 2 and "zeros" in stderr  # click's own choice error
 
 
-def test_help_has_examples(cli: Call) -> None:
-    code, stdout, _ = cli(["style", "--help"])
+def test_help_has_examples(run_cli: Call) -> None:
+    code, stdout, _ = run_cli(["style", "--help"])
     assert code == 0
     assert "cnnkit style photo.jpg starry_night.jpg -o out.png" in stdout
     assert "--allow-random-weights" in stdout and "--preserve-color" in stdout
 
 
-@pytest.mark.skipif(not _registered(), reason="cnnkit.cli.app does not register `style` yet")
 def test_real_entry_point(pictures: dict[str, Path], offline: Path, tmp_path: Path,
                           capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     from cnnkit.cli.app import main
