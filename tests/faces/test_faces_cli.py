@@ -64,11 +64,11 @@ def test_eval_auc_matches_sklearn_on_the_runs_own_embeddings(trained: Path, run_
     assert code == 0
     result = json.loads(out)
     # recompute from scratch: the same pairs (seeded), our own embeddings, scikit-learn's AUC
-    from cnnkit.faces.run_train import _pairs
+    from cnnkit.faces.run_train import eval_pairs
 
     loaded = load_embedder(trained)
     test = load_identities("digits:7-9", split="test")
-    pairs = _pairs(test, 50, 1)
+    pairs = eval_pairs(test, 50, 1)
     emb = loaded.net.embed(test.images)
     d = (emb[pairs.i] - emb[pairs.j]).pow(2).sum(1)
     assert result["auc"] == pytest.approx(roc_auc_score(pairs.same.numpy(), (-d).numpy()), abs=1e-9)

@@ -126,7 +126,7 @@ def register(group: typer.Typer) -> None:
             options = DataOptions.from_dict({**options.to_dict(), "image_size": loaded.metadata.image_size[0]})
         with torch_threads(threads):
             part = getattr(resolve_data(source, options), split)
-            result, _ = evaluate(loaded.detector, part, loaded.classes)
+            result = evaluate(loaded.detector, part, loaded.classes)
         result = {"run": str(run), "data": source, "split": split, **result}
         if as_json:
             print_json(result)

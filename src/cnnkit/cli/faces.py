@@ -127,16 +127,16 @@ def _register_train_eval(group: typer.Typer) -> None:
         from cnnkit.faces.identity_sources import load_identities
         from cnnkit.faces.pairs_file import read_pairs
         from cnnkit.faces.run import load_embedder
-        from cnnkit.faces.run_train import _class_source, _pairs, evaluate
+        from cnnkit.faces.run_train import eval_pairs, evaluate, is_class_source
 
         loaded = load_embedder(run)
         source = data or loaded.config.get("test_source")
         if not source:
             raise CnnkitError(f"{run}/config.json names no test data; give --data")
         c, h, w = loaded.metadata.input_shape
-        split = "test" if _class_source(source) else "train"
+        split = "test" if is_class_source(source) else "train"
         part = load_identities(source, split=split, image_size=(h, w), channels=c)
-        chosen = read_pairs(pairs_file, part) if pairs_file else _pairs(part, pairs, seed + 1)
+        chosen = read_pairs(pairs_file, part) if pairs_file else eval_pairs(part, pairs, seed + 1)
         result = evaluate(loaded.net, part, chosen, tau=loaded.tau, seed=seed)
         result = {"run": str(run), **{k: v for k, v in result.items() if k not in ("distances", "same")}}
         if as_json:

@@ -4,7 +4,7 @@
   line and one metrics.jsonl record per epoch) -> model.safetensors -> test evaluation ->
   report.md, pr_curve.png, predictions.png.
 - :func:`evaluate`: predictions at a low confidence (0.01, so the whole precision-recall
-  curve counts) and :func:`cnnkit.detect.evaluate.detection_map` on them.
+  curve counts, every class scored) and :func:`cnnkit.detect.evaluate.detection_map` on them.
 - :func:`predict_files`: image files of any size, letterboxed to the run's size; boxes are
   mapped back to the file's own pixels.
 
@@ -129,7 +129,7 @@ def train_run(out: str | Path, settings: TrainSettings, *, log: Callable[[str], 
         meta = DetectorMetadata.describe(detector, backbone=backbone, classes=train.classes,
                                          image_size=train.image_size)
         save_detector(run, detector, meta)
-        result, _ = evaluate(detector, test, train.classes)
+        result = evaluate(detector, test, train.classes)
         # the picture shows each object once, under its best class (as `detect predict` does)
         shown = detector.predict(test.images[:SHOWN_SCENES], conf_threshold=SHOW_CONF, iou_threshold=NMS_IOU,
                                  class_agnostic=True)
@@ -148,17 +148,17 @@ def _settings_dict(settings: TrainSettings) -> dict[str, Any]:
     return data
 
 
-def evaluate(detector: YoloDetector, data: DetectionSet, classes: Sequence[str]) -> tuple[dict[str, Any], list]:
-    """(``detection_map`` dict, predictions) for ``data``: predictions at confidence >= 0.01 for
-    every class (``multi_label``, as COCO-style evaluation scores a detector), per-class NMS at
-    IoU 0.45, at most 100 per image."""
+def evaluate(detector: YoloDetector, data: DetectionSet, classes: Sequence[str]) -> dict[str, Any]:
+    """``detection_map`` dict for ``data``: predictions at confidence >= 0.01 for every class
+    (``multi_label``, as COCO-style evaluation scores a detector), per-class NMS at IoU 0.45,
+    at most 100 per image."""
     from cnnkit.detect.evaluate import detection_map
 
     if tuple(data.classes) != tuple(classes):
         raise DataError(f"the data's classes {list(data.classes)} differ from the run's {list(classes)}; "
                         "evaluate on data with the classes the detector was trained on")
     found = detector.predict(data.images, conf_threshold=EVAL_CONF, iou_threshold=NMS_IOU, multi_label=True)
-    return detection_map(found, data.targets, classes), found
+    return detection_map(found, data.targets, classes)
 
 
 def images_per_second(detector: YoloDetector, images: Tensor, *, batch_size: int = 64) -> float:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from statistics import fmean
 from typing import Any
 
 import torch
@@ -65,7 +66,7 @@ class FaceTrainSettings:
     command: str = ""
 
 
-def _class_source(text: str) -> bool:
+def is_class_source(text: str) -> bool:
     from cnnkit.faces.identity_sources import CLASS_SOURCES
 
     return text.split(":", 1)[0].strip().lower() in CLASS_SOURCES
@@ -80,7 +81,7 @@ def load_splits(settings: FaceTrainSettings) -> tuple[IdentitySet, IdentitySet, 
     options = {"image_size": settings.image_size, "channels": settings.channels}
     data = load_identities(settings.data, per_identity=settings.per_identity, seed=settings.seed, **options)
     test_text = settings.test_data
-    if test_text is None and _class_source(settings.data):
+    if test_text is None and is_class_source(settings.data):
         if ":" not in settings.data:
             raise DataError(f"{settings.data} uses every class for training, leaving none unseen to test on; pick "
                             f"classes, e.g. --data {settings.data}:0-6, or give --test-data")
@@ -88,7 +89,7 @@ def load_splits(settings: FaceTrainSettings) -> tuple[IdentitySet, IdentitySet, 
     if test_text is None:
         data, _, test = split_identities(data, test_fraction=0.2, generator=gen)
     else:
-        split = "test" if _class_source(test_text) else "train"
+        split = "test" if is_class_source(test_text) else "train"
         test = load_identities(test_text, split=split, **options)
         if test.image_shape != data.image_shape:
             from cnnkit.data.convert import convert_images
@@ -98,7 +99,7 @@ def load_splits(settings: FaceTrainSettings) -> tuple[IdentitySet, IdentitySet, 
     return train, val, test
 
 
-def _pairs(data: IdentitySet, count: int, seed: int) -> IndexPairs:
+def eval_pairs(data: IdentitySet, count: int, seed: int) -> IndexPairs:
     """Up to ``count`` same and ``count`` different pairs (fewer when the set cannot give them)."""
     from cnnkit.faces.pairs_file import make_pairs
 
@@ -141,10 +142,9 @@ def one_shot_identification(emb: torch.Tensor, identities: torch.Tensor, names: 
         acc.append(sum(m.nearest == t for m, t in zip(matches, truth)) / len(truth))
         accepted.append(sum(m.known for m in matches) / len(truth))
         right.append(sum(m.name == t for m, t in zip(matches, truth)) / len(truth))
-    mean = lambda xs: float(sum(xs) / len(xs))  # noqa: E731
     spread = float(torch.tensor(acc).std()) if draws > 1 else 0.0
-    return {"accuracy": mean(acc), "accuracy_std": spread, "accepted": mean(accepted),
-            "accepted_right": mean(right), "identities": float(len(groups)), "draws": float(draws)}
+    return {"accuracy": fmean(acc), "accuracy_std": spread, "accepted": fmean(accepted),
+            "accepted_right": fmean(right), "identities": float(len(groups)), "draws": float(draws)}
 
 
 def evaluate(net: EmbeddingNet, data: IdentitySet, pairs: IndexPairs, *, tau: float, seed: int = 0,
@@ -178,10 +178,15 @@ def train_run(out: str | Path, settings: FaceTrainSettings, *, log: Callable[[st
     (:func:`evaluate`) plus ``train_seconds`` and ``tau``."""
     from cnnkit.detect.run_train import torch_threads
     from cnnkit.faces.embed import build_embedder
-    from cnnkit.faces.fit import EmbedFitConfig, ValidationPairs, check_config, fit_embedder, pair_scores
+    from cnnkit.faces.fit import (
+        EmbedFitConfig,
+        ValidationPairs,
+        check_config,
+        fit_embedder,
+    )
     from cnnkit.faces.pair_classifier import fit_pair_classifier
     from cnnkit.faces.run import EmbedderMetadata, save_embedder
-    from cnnkit.faces.verify import choose_threshold
+    from cnnkit.faces.verify import choose_threshold, pair_distances
     from cnnkit.nn.build import looks_like_spec, model_entry, read_spec_text
 
     if settings.tau_rule not in ("accuracy", "far"):
@@ -198,7 +203,7 @@ def train_run(out: str | Path, settings: FaceTrainSettings, *, log: Callable[[st
     if Path(out).exists():
         RunDir.create(out, resumable=False)  # refuses a file or a folder that already holds something
     train, val, test = load_splits(settings)
-    val_pairs = ValidationPairs(val, _pairs(val, settings.pairs, settings.seed))
+    val_pairs = ValidationPairs(val, eval_pairs(val, settings.pairs, settings.seed))
     run = RunDir.create(out, exist_ok=True)  # only now: bad data leaves no half-made run behind
     c, h, w = train.image_shape
     log(f"data {settings.data}: {len(train)} training images of {len(train.names)} identities, {len(val)} "
@@ -222,18 +227,19 @@ def train_run(out: str | Path, settings: FaceTrainSettings, *, log: Callable[[st
     with torch_threads(settings.threads):
         fit_embedder(net, train, fit_config, val=val_pairs, log=record)
         train_seconds = time.perf_counter() - started
-        distances, same = pair_scores(net, val_pairs)
-        tau = choose_threshold(distances, same, rule=settings.tau_rule, target_far=settings.target_far)
+        val_emb = net.embed(val.images).cpu()  # (N, d), once: for tau and for the pair classifier
+        pairs = val_pairs.pairs
+        tau = choose_threshold(pair_distances(val_emb, pairs.i, pairs.j), pairs.same, rule=settings.tau_rule,
+                               target_far=settings.target_far)
         rule = "accuracy" if settings.tau_rule == "accuracy" else f"far@{settings.target_far:g}"
         meta = EmbedderMetadata(backbone=backbone, dim=settings.dim, input_shape=(c, h, w),
                                 mean=net.mean.tolist(), std=net.std.tolist(), tau=tau, tau_rule=rule,
                                 identities=train.names)
         save_embedder(run, net, meta)
-        # the lecture's binary pair classifier, trained on the validation embeddings computed once
-        val_emb = net.embed(val.images).cpu()
-        classifier = fit_pair_classifier(val_emb, val_pairs.pairs.i, val_pairs.pairs.j, val_pairs.pairs.same,
+        # the lecture's binary pair classifier, trained on those stored validation embeddings
+        classifier = fit_pair_classifier(val_emb, pairs.i, pairs.j, pairs.same,
                                          generator=torch.Generator().manual_seed(settings.seed))
-        result = evaluate(net, test, _pairs(test, settings.pairs, settings.seed + 1), tau=tau, seed=settings.seed,
+        result = evaluate(net, test, eval_pairs(test, settings.pairs, settings.seed + 1), tau=tau, seed=settings.seed,
                           pair_classifier=classifier)
     result["train_seconds"] = train_seconds
     result["tau_rule"] = rule
