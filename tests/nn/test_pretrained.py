@@ -108,6 +108,21 @@ def test_nan_placeholders_are_skipped(tmp_path: Path) -> None:
     assert report.skipped == ("head.fc.weight",) and torch.isfinite(model.head.fc.weight).all()
 
 
+def test_features_only_file_loads_only_when_asked(tmp_path: Path) -> None:
+    theirs = _torchvision("vgg11")
+    trunk = {f"features.{k}": v for k, v in theirs.features.state_dict().items()}
+    path = tmp_path / "trunk.pth"
+    torch.save(trunk, path)
+    with pytest.raises(ModelError, match="missing keys"):
+        load_torchvision_weights(cnnkit.build("vgg11"), path)
+    model = cnnkit.build("vgg11")
+    report = load_torchvision_weights(model, path, features_only=True)
+    head = [k for k in model.state_dict() if not k.startswith("features.")]
+    assert sorted(report.skipped) == sorted(head) and head
+    x = torch.randn(1, 3, 32, 32)
+    torch.testing.assert_close(model.eval().features(x), theirs.eval().features(x))
+
+
 def test_grayscale_first_conv_sums_the_rgb_filters(tmp_path: Path) -> None:
     theirs = _torchvision("resnet18")
     path = tmp_path / "resnet18.pth"

@@ -283,11 +283,15 @@ def subject_from_model(
     return Subject(model, info, name, path, config)
 
 
-def open_subject(source: str | Path, *, weights: str | None = None, device: str | torch.device = "cpu") -> Subject:
+def open_subject(
+    source: str | Path, *, weights: str | None = None, device: str | torch.device = "cpu", features_only: bool = False
+) -> Subject:
     """A run directory, or a zoo name plus torchvision ``weights`` -> :class:`Subject`.
 
     ``weights`` is a torchvision weights name (``IMAGENET1K_V1``, ``DEFAULT``; downloaded
     once into the torch hub cache) or a local checkpoint file; it is only for zoo names.
+    ``features_only``: a weights file may hold the convolutional trunk alone (the head
+    then stays random: for methods that read feature maps only, such as style transfer).
     """
     text = str(source)
     path = Path(text).expanduser()
@@ -306,16 +310,16 @@ def open_subject(source: str | Path, *, weights: str | None = None, device: str 
             f"{text!r} is not a run directory; give {hint}, or a zoo name with "
             "--weights IMAGENET1K_V1 (or a weights file): an untrained network has nothing to show"
         )
-    return _pretrained_subject(text, weights, device)
+    return _pretrained_subject(text, weights, device, features_only)
 
 
-def _pretrained_subject(arch: str, weights: str, device: str | torch.device) -> Subject:
+def _pretrained_subject(arch: str, weights: str, device: str | torch.device, features_only: bool = False) -> Subject:
     from cnnkit.nn.build import build, default_input_shape
     from cnnkit.nn.pretrained import load_torchvision_weights, pretrained_config
 
     config = pretrained_config(arch)  # ModelError for models without torchvision weights
     model = build(arch)
-    load_torchvision_weights(model, weights, arch=arch)
+    load_torchvision_weights(model, weights, arch=arch, features_only=features_only)
     info = DatasetInfo(
         name="imagenet",
         kind="image",

@@ -144,7 +144,7 @@ def adapt_first_conv(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
 
 
 def load_torchvision_weights(
-    model: nn.Module, source: str | os.PathLike[str], *, arch: str | None = None
+    model: nn.Module, source: str | os.PathLike[str], *, arch: str | None = None, features_only: bool = False
 ) -> LoadReport:
     """Load torchvision weights into ``model`` in place and say what was adapted.
 
@@ -152,7 +152,10 @@ def load_torchvision_weights(
     "DEFAULT", ...; downloaded once into the torch hub cache) or a path to a local
     .pth/.pt (read with weights_only=True) or .safetensors state dict, in torchvision's
     or cnnkit's parameter names. ``arch`` is the zoo name; it defaults to the
-    ``zoo_name`` the zoo builders put on their models.
+    ``zoo_name`` the zoo builders put on their models. ``features_only``: the file may
+    hold the convolutional trunk (``features.``) alone, as style transfer and feature
+    extraction need; every head parameter it lacks keeps its fresh initialization and is
+    reported in ``skipped``.
     """
     arch = arch or getattr(model, "zoo_name", None)
     if arch is None:
@@ -175,6 +178,8 @@ def load_torchvision_weights(
         skipped = [key for key in head if key in ours]
         for key in head:
             state.pop(key, None)
+    if features_only:
+        skipped += [k for k in ours if not k.startswith("features.") and k not in state and k not in skipped]
     # Some entries ship placeholder NaNs (torchvision's VGG16 IMAGENET1K_FEATURES classifier).
     for key in [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]:
         if key in ours:

@@ -118,7 +118,7 @@ def _with_weights(model: str, weights: str, device: str | torch.device) -> Subje
     from cnnkit.nn.pretrained import PRETRAINED_CONFIGS, _read_file
 
     if model.lower() in PRETRAINED_CONFIGS:
-        return open_subject(model, weights=weights, device=device)
+        return open_subject(model, weights=weights, device=device, features_only=True)
     # A model torchvision does not know: the file must be this cnnkit model's state dict.
     net = _build(model, 0)
     state = _read_file(Path(weights).expanduser())
