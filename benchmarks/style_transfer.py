@@ -40,7 +40,7 @@ from torch import Tensor, nn
 
 CONTENT_INDEX = 22  # vgg19.features[22]: the ReLU after conv4_2
 STYLE_INDICES = (1, 6, 11, 20, 29)  # the ReLUs after conv1_1, conv2_1, conv3_1, conv4_1, conv5_1
-BALANCE = 10.0  # cnnkit's default; beta = BALANCE * R_content / R_style on both sides
+BALANCE = 30.0  # cnnkit's DEFAULT_BALANCE; beta = BALANCE * R_content / R_style on both sides
 
 
 # ---- the plain implementation ------------------------------------------------------------
@@ -178,6 +178,10 @@ def main() -> None:
     parser.add_argument("--content", help=argparse.SUPPRESS)
     parser.add_argument("--style", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    from cnnkit.style.objective import DEFAULT_BALANCE
+
+    if BALANCE != DEFAULT_BALANCE:  # both sides must minimize the same J
+        sys.exit(f"BALANCE {BALANCE} differs from cnnkit's DEFAULT_BALANCE {DEFAULT_BALANCE}; update the benchmark")
     if args.which:
         worker(args)
         return

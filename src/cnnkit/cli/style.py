@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 
-DEFAULT_BALANCE = 10.0  # as cnnkit.style.objective.DEFAULT_BALANCE (not imported: keeps --help fast)
+DEFAULT_BALANCE = 30.0  # as cnnkit.style.objective.DEFAULT_BALANCE (not imported: keeps --help fast)
 
 
 class Init(str, Enum):

@@ -38,7 +38,7 @@ from cnnkit.style.costs import (
 from cnnkit.style.extractor import FeatureExtractor
 
 PARTS = ("content", "style", "tv", "total")  # the names of the loss parts, in report order
-DEFAULT_BALANCE = 10.0  # style favoured 10:1; chosen by looking at results (docs/style.md)
+DEFAULT_BALANCE = 30.0  # style favoured 30:1; chosen by looking at results with VGG19 (docs/style.md)
 
 
 def style_layer_weights(spec: str | Sequence[str] | Mapping[str, float] | None, default: Sequence[str]) -> dict[str, float]:
