@@ -22,14 +22,15 @@ def _print_eval(result: dict[str, Any], header: str) -> None:
         return "n/a" if v is None else f"{v:.{digits}f}"
 
     shot = result["one_shot"]
+    rows = [("ROC AUC", fmt(result["auc"], 4)), ("EER", fmt(result["eer"]))]
+    rows += [(f"TAR at FAR {row['far']:g}", fmt(row["tar"])) for row in result["tar_at_far"]]
+    rows += [(f"accuracy at tau {fmt(result['tau'], 4)}", fmt(result["accuracy"])),
+             ("one-shot identification", f"{fmt(shot['accuracy'])} (1 image of each of {shot['identities']:.0f} "
+                                         f"identities enrolled, mean of {shot['draws']:.0f} draws)")]  # fmt: skip
+    width = max(len(label) for label, _ in rows) + 2  # one column for the values, however long a label
     print(header)
-    print(f"ROC AUC                  {fmt(result['auc'], 4)}")
-    print(f"EER                      {fmt(result['eer'])}")
-    for row in result["tar_at_far"]:
-        print(f"TAR at FAR {row['far']:<8g}      {fmt(row['tar'])}")
-    print(f"accuracy at tau {fmt(result['tau'], 4)}  {fmt(result['accuracy'])}")
-    print(f"one-shot identification  {fmt(shot['accuracy'])} (1 image of each of {shot['identities']:.0f} identities enrolled, "
-          f"mean of {shot['draws']:.0f} draws)")
+    for label, value in rows:
+        print(f"{label:<{width}}{value}")
     for note in result.get("notes", []):
         print(f"note: {note}")
 
@@ -58,7 +59,7 @@ def _register_train_eval(group: typer.Typer) -> None:
         k: int = typer.Option(16, "--k", min=2, help="Images per identity in a batch (K of P x K)."),
         lr: float = typer.Option(3e-3, "--lr", min=0.0, help="Peak one-cycle learning rate (AdamW)."),
         loss: str = typer.Option("triplet", "--loss", help="triplet or contrastive."),
-        mining: str = typer.Option("batch_hard", "--mining", help="random, batch_all, batch_hard or semi_hard."),
+        mining: str = typer.Option("semi_hard", "--mining", help="random, batch_all, batch_hard or semi_hard."),
         margin: float = typer.Option(0.2, "--margin", min=0.0, help="Margin alpha, in squared-distance units."),
         per_identity: int | None = typer.Option(None, "--per-identity", min=2, help="At most this many images per identity."),
         image_size: int | None = typer.Option(None, "--image-size", min=8, help="Side of the images [default: the data's]."),
@@ -71,7 +72,9 @@ def _register_train_eval(group: typer.Typer) -> None:
         """Train an embedding with the triplet loss and write a run directory.
 
         Batches hold P identities x K images; triplets are mined inside each batch
-        (batch-hard by default: per anchor the farthest positive and the closest negative).
+        (semi-hard by default, as FaceNet: per pair a negative farther than the positive but
+        within the margin; batch-hard, the farthest positive and closest negative per anchor,
+        stalls on near-identical identities).
         tau, the squared-L2 distance below which two images are the same identity, is chosen
         on held-out images of the training identities and stored with the weights. The test
         identities were never seen in training: report.md, roc.png and distances.png show

@@ -48,7 +48,7 @@ class EmbedFitConfig:
     lr: float = 3e-3  # peak learning rate of the one-cycle schedule
     weight_decay: float = 5e-4
     loss: Literal["triplet", "contrastive"] = "triplet"
-    mining: str = "batch_hard"  # random | batch_all | batch_hard | semi_hard (triplet loss only)
+    mining: str = "semi_hard"  # random | batch_all | batch_hard | semi_hard (triplet loss only)
     margin: float = 0.2  # squared-distance units: alpha of the triplet loss (contrastive: use ~1.0)
     augment: AugmentConfig = field(default_factory=_default_augment)
     seed: int = 0

@@ -55,7 +55,7 @@ class FaceTrainSettings:
     k: int = 16
     lr: float = 3e-3
     loss: str = "triplet"
-    mining: str = "batch_hard"
+    mining: str = "semi_hard"
     margin: float = 0.2
     val_fraction: float = 0.1  # of every training identity's images, for tau
     tau_rule: str = "accuracy"  # or "far"

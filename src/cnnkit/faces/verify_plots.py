@@ -53,11 +53,10 @@ def roc_figure(metrics: Mapping[str, Any], *, title: str = "Verification ROC") -
                   label=f"tau {metrics['tau']:.3g}: FAR {metrics['far_at_tau']:.3g}, TAR {metrics['tar_at_tau']:.3f}")
     axes.set_xscale("log")
     # A little room left of the floor, so that the FAR = 0 part of the curve is not hidden
-    # under the axis spine.
-    axes.text(0.02, 0.02, f"FAR = 0 is drawn at {floor:.2g}", transform=axes.transAxes, fontsize="x-small",
-              color="0.35")
+    # under the axis spine. The floor is named in the axis label, where no curve or marker
+    # can cover it.
     axes.set(xlim=(floor / 1.6, 1.0), ylim=(0, 1.02),
-             xlabel="FAR: accepted different pairs / different pairs (log scale)",
+             xlabel=f"FAR: accepted different pairs / different pairs\n(log scale; FAR = 0 is drawn at {floor:.2g})",
              ylabel="TAR: accepted same pairs / same pairs")
     axes.set_title(f"{title}: {metrics['same_pairs']} same, {metrics['different_pairs']} different pairs",
                    fontsize="medium")
