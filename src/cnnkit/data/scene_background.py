@@ -1,6 +1,6 @@
 """The cluttered background under a detection scene's objects: a brightness gradient with
-soft blobs (:func:`_background`, every scene at once) and faint tapered fragments of pool
-items (:func:`_paste_fragment`), so a detector cannot find objects by brightness alone."""
+soft blobs (:func:`random_backgrounds`, every scene at once) and faint tapered fragments of pool
+items (:func:`paste_fragment`), so a detector cannot find objects by brightness alone."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from torch import Tensor
 from cnnkit.data.scene_pools import SOURCE_SIDE, ObjectPool
 
 
-def _background(n: int, h: int, w: int, g: torch.Generator, blobs: int) -> Tensor:
+def random_backgrounds(n: int, h: int, w: int, g: torch.Generator, blobs: int) -> Tensor:
     """(n, h, w) float backgrounds: a base level, a linear gradient in a random direction and
     up to ``blobs`` soft Gaussian blobs; all scenes at once."""
     ys = torch.arange(h, dtype=torch.float32).view(1, h, 1) / h
@@ -46,7 +46,7 @@ def _taper(n: int) -> Tensor:
     return torch.sin(torch.arange(1, n + 1, dtype=torch.float32) * (math.pi / (n + 1)))
 
 
-def _paste_fragment(img: Tensor, pool: ObjectPool, index: int, r: list[float]) -> None:
+def paste_fragment(img: Tensor, pool: ObjectPool, index: int, r: list[float]) -> None:
     """A faint piece of a pool item (a third to two thirds of it, 0.2-0.45 of its brightness,
     resized 0.6-1.6x) blended into the background with ``max`` so it reads as texture."""
     h, w = img.shape

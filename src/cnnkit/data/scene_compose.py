@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cnnkit.data.scene_background import _background, _paste_fragment
+from cnnkit.data.scene_background import paste_fragment, random_backgrounds
 from cnnkit.data.scene_pools import INK_LEVEL, ObjectPool
 from cnnkit.detect.sample import DetectionSet, Targets
 from cnnkit.errors import DataError
@@ -176,7 +176,7 @@ def compose_scenes(
     n_frag = torch.randint(int(c_lo), int(c_hi) + 1, (n,), generator=g)
     frag = torch.rand(n, max(int(c_hi), 1), 7, generator=g)
     frag_pick = torch.randint(len(pool), (n, max(int(c_hi), 1)), generator=g)
-    canvases = _background(n, h, w, g, blobs)  # (n, h, w)
+    canvases = random_backgrounds(n, h, w, g, blobs)  # (n, h, w)
     if (
         background is not None
     ):  # the random draws above still happen: the seed fixes the objects
@@ -188,7 +188,7 @@ def compose_scenes(
         img = canvases[i]
         clutter_ids.append(frag_pick[i, : int(n_frag[i])].clone())
         for j in range(int(n_frag[i])):
-            _paste_fragment(img, pool, int(frag_pick[i, j]), frag[i, j].tolist())
+            paste_fragment(img, pool, int(frag_pick[i, j]), frag[i, j].tolist())
         boxes: list[list[float]] = []
         kept: list[int] = []
         for j in range(int(counts[i])):

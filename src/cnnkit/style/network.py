@@ -115,13 +115,13 @@ def _random(model: str, seed: int, device: str | torch.device) -> Subject:
 
 def _with_weights(model: str, weights: str, device: str | torch.device) -> Subject:
     """A zoo name plus torchvision weights or a weights file."""
-    from cnnkit.nn.pretrained import PRETRAINED_CONFIGS, _read_file
+    from cnnkit.nn.pretrained import PRETRAINED_CONFIGS, read_weights_file
 
     if model.lower() in PRETRAINED_CONFIGS:
         return open_subject(model, weights=weights, device=device, features_only=True)
     # A model torchvision does not know: the file must be this cnnkit model's state dict.
     net = _build(model, 0)
-    state = _read_file(Path(weights).expanduser())
+    state = read_weights_file(Path(weights).expanduser())
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as err:
