@@ -20,6 +20,7 @@ when your classes are mirror-symmetric.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -32,31 +33,54 @@ from cnnkit.errors import DataError
 DEFAULT_SHAPE = (3, 64, 64)
 
 
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(
-        p for p in folder.rglob("*")
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-    )  # fmt: skip
+class FolderTerms(NamedTuple):
+    """How a folder of labelled images is described in its error messages, and how deep its
+    images may lie: a class dataset (:data:`CLASS_FOLDER`) or people (LFW's layout)."""
+
+    unit: str  # what one sub-folder holds: "class", "identity"
+    layout: str  # "one sub-folder per class"
+    how_to: str  # a fix for a folder without sub-folders; "{root}" is filled in
+    need_two: str  # why one sub-folder is not enough
+    recursive: bool = True  # images anywhere below a sub-folder, or only directly in it
 
 
-def scan(root: Path) -> dict[str, list[Path]]:
-    """Class name -> sorted image paths, for every non-hidden sub-folder of ``root``."""
+CLASS_FOLDER = FolderTerms(
+    "class", "one sub-folder per class", "put each class's images in its own sub-folder, e.g. {root}/cat/1.jpg",
+    "a classifier needs at least two class folders",
+)
+
+
+def is_image_file(path: Path) -> bool:
+    """A non-hidden file with an image suffix (README.txt, .DS_Store ... are not)."""
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def scan(root: Path, terms: FolderTerms = CLASS_FOLDER) -> dict[str, list[Path]]:
+    """Sub-folder name -> its sorted image paths, for every non-hidden sub-folder of ``root``.
+
+    DataError naming the folder when ``root`` is missing or not a folder, has no
+    sub-folders, has one without images, or has only one.
+    """
+    where = f"folder:{root}"
     if not root.exists():
-        raise DataError(f"folder:{root}: no such folder; give a folder with one sub-folder per class")
+        raise DataError(f"{where}: no such folder; give a folder with {terms.layout}")
     if not root.is_dir():
-        raise DataError(f"folder:{root}: not a folder; give a folder with one sub-folder per class")
-    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
-        raise DataError(f"folder:{root}: no class sub-folders; put each class's images in its own sub-folder, e.g. {root}/cat/1.jpg")
-    found = {c.name: _images_in(c) for c in classes}
+        raise DataError(f"{where}: not a folder; give a folder with {terms.layout}")
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise DataError(f"{where}: no {terms.unit} sub-folders; {terms.how_to.format(root=root)}")
+    found = {
+        folder.name: sorted(p for p in (folder.rglob("*") if terms.recursive else folder.iterdir()) if is_image_file(p))
+        for folder in folders
+    }
     empty = [name for name, files in found.items() if not files]
     if empty:
         raise DataError(
-            f"folder:{root}: class folder {root / empty[0]} has no images "
+            f"{where}: {terms.unit} folder {root / empty[0]} has no images "
             f"({', '.join(sorted(IMAGE_SUFFIXES))}); add images or remove the folder"
         )
     if len(found) < 2:
-        raise DataError(f"folder:{root}: only one class ({next(iter(found))}); a classifier needs at least two class folders")
+        raise DataError(f"{where}: only one {terms.unit} ({next(iter(found))}); {terms.need_two}")
     return found
 
 

@@ -21,41 +21,25 @@ from pathlib import Path
 import torch
 
 from cnnkit.data.convert import check_fits
-from cnnkit.data.images import IMAGE_SUFFIXES, load_image
+from cnnkit.data.folder import FolderTerms, is_image_file, scan
+from cnnkit.data.images import load_image
 from cnnkit.errors import DataError
 from cnnkit.faces.identities import IdentitySet
 
 DEFAULT_SHAPE = (3, 64, 64)
 
 
-def _is_image(path: Path) -> bool:
-    return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES
+IDENTITY_FOLDER = FolderTerms(
+    "identity", "one sub-folder of images per identity",
+    "put each person's images in a folder of their own, e.g. {root}/Ada_Lovelace/Ada_Lovelace_0001.jpg",
+    "verification and recognition need at least two identity folders", recursive=False,
+)
 
 
 def scan_identities(root: Path) -> dict[str, list[Path]]:
-    """Identity name -> its sorted image files, for every non-hidden sub-folder of ``root``.
-
-    Raises DataError naming the folder when ``root`` is missing, has no identity
-    folders, has an identity folder without images, or has fewer than two identities.
-    """
-    where = f"folder:{root}"
-    if not root.exists():
-        raise DataError(f"{where}: no such folder; give a folder with one sub-folder of images per identity")
-    if not root.is_dir():
-        raise DataError(f"{where}: not a folder; give a folder with one sub-folder of images per identity")
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not folders:
-        raise DataError(f"{where}: no identity sub-folders; put each person's images in a folder of their own, e.g. {root}/Ada_Lovelace/Ada_Lovelace_0001.jpg")
-    found = {folder.name: sorted(p for p in folder.iterdir() if _is_image(p)) for folder in folders}
-    for name, files in found.items():
-        if not files:
-            raise DataError(
-                f"{where}: identity folder {root / name} has no images ({', '.join(sorted(IMAGE_SUFFIXES))}); "
-                "add images or remove the folder"
-            )
-    if len(found) < 2:
-        raise DataError(f"{where}: only one identity ({next(iter(found))}); verification and recognition need at least two identity folders")
-    return found
+    """Identity name -> its sorted image files, for every non-hidden sub-folder of ``root``
+    (DataError naming the folder for a missing root, no or empty identity folders, or one)."""
+    return scan(root, IDENTITY_FOLDER)
 
 
 def load_identity_folder(
@@ -92,7 +76,7 @@ def load_identity_folder(
             identities[len(paths)] = k
             paths.append(str(file))
     notes = [f"read {total} images of {len(found)} identities from {root} as {'x'.join(map(str, input_shape))}"]
-    loose = [p for p in root.iterdir() if _is_image(p)]
+    loose = [p for p in root.iterdir() if is_image_file(p)]
     if loose:
         notes.append(f"{len(loose)} image files directly in {root} are ignored: they are in no identity folder")
     if single:
