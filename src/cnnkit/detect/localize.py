@@ -41,6 +41,7 @@ from torch import Tensor, nn
 from cnnkit.detect.boxes import decode_bxbyhw, encode_bxbyhw
 from cnnkit.detect.sample import Targets
 from cnnkit.errors import DataError, ModelError, ShapeError
+from cnnkit.nn.pixel_stats import PixelStats
 
 
 # --------------------------------------------------------------------------- layout
@@ -187,7 +188,7 @@ def localize_loss(
 
 
 # --------------------------------------------------------------------------- model
-class Localizer(nn.Module):
+class Localizer(PixelStats):
     """A conv trunk plus two heads giving one D-vector per image.
 
     ``forward(x)``: normalized float (N, C, H, W) -> (N, 5 + n + 2P) raw outputs.
@@ -226,8 +227,7 @@ class Localizer(nn.Module):
             flatten=nn.Flatten(),
             fc=nn.Linear(trunk_channels, self.layout.num_classes),
         ))  # fmt: skip
-        self.register_buffer("mean", torch.full((in_channels,), 0.5))
-        self.register_buffer("std", torch.full((in_channels,), 0.25))
+        self.register_pixel_stats(in_channels)
 
     @property
     def num_classes(self) -> int:
@@ -236,11 +236,6 @@ class Localizer(nn.Module):
     @property
     def num_landmarks(self) -> int:
         return self.layout.num_landmarks
-
-    def normalize(self, images: Tensor) -> Tensor:
-        """uint8 (N, C, H, W) 0..255 (or float 0..1) -> float standardized with ``mean``/``std``."""
-        x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
-        return (x - self.mean.view(1, -1, 1, 1)) / self.std.view(1, -1, 1, 1)
 
     def forward(self, x: Tensor) -> Tensor:
         fmap = self.features(x)

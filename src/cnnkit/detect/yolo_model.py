@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from cnnkit.errors import ModelError, ShapeError
+from cnnkit.nn.pixel_stats import PixelStats
 
 _OBJ_PRIOR = 0.01  # objectness bias starts at logit(0.01): few cells hold objects (RetinaNet's prior)
 
@@ -39,7 +40,7 @@ def _check_anchors(anchors: Tensor | Sequence[Sequence[float]]) -> Tensor:
     return table
 
 
-class YoloDetector(nn.Module):
+class YoloDetector(PixelStats):
     """YOLO-style detector over a convolutional trunk.
 
     ``forward(x)``: normalized float images (N, C, H, W) -> (N, S, S, B, 5 + num_classes).
@@ -83,13 +84,7 @@ class YoloDetector(nn.Module):
             bias.zero_()
             bias[:, 4] = math.log(_OBJ_PRIOR / (1 - _OBJ_PRIOR))
         self.register_buffer("anchors", table)
-        self.register_buffer("mean", torch.full((in_channels,), 0.5))
-        self.register_buffer("std", torch.full((in_channels,), 0.25))
-
-    def normalize(self, images: Tensor) -> Tensor:
-        """uint8 (N, C, H, W) 0..255 -> float (N, C, H, W) standardized with ``mean``/``std``."""
-        x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
-        return (x - self.mean.view(1, -1, 1, 1)) / self.std.view(1, -1, 1, 1)
+        self.register_pixel_stats(in_channels)
 
     def forward(self, x: Tensor) -> Tensor:
         """(N, C, H, W) normalized -> (N, S, S, B, 5 + num_classes)."""

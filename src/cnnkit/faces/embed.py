@@ -19,9 +19,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cnnkit.errors import ModelError, ShapeError
+from cnnkit.nn.pixel_stats import PixelStats
 
 
-class EmbeddingNet(nn.Module):
+class EmbeddingNet(PixelStats):
     """Trunk -> global average pool -> (dropout) -> Linear(trunk_channels, dim) -> L2 norm.
 
     ``forward(x)``: normalized float images (N, C, H, W) -> float (N, dim), unit rows.
@@ -52,13 +53,7 @@ class EmbeddingNet(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.proj = nn.Linear(trunk_channels, dim)
-        self.register_buffer("mean", torch.full((in_channels,), 0.5))
-        self.register_buffer("std", torch.full((in_channels,), 0.25))
-
-    def normalize(self, images: Tensor) -> Tensor:
-        """uint8 (N, C, H, W) 0..255 or float 0..1 -> float (N, C, H, W) standardized with ``mean``/``std``."""
-        x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
-        return (x - self.mean.view(1, -1, 1, 1)) / self.std.view(1, -1, 1, 1)
+        self.register_pixel_stats(in_channels)
 
     def forward(self, x: Tensor) -> Tensor:
         """Normalized float (N, C, H, W) -> (N, dim) with unit L2 norm per row."""
