@@ -105,3 +105,21 @@ def load_image(path: str | Path, *, input_shape: tuple[int, ...]) -> Tensor:
         raise DataError(f"{path}: damaged or truncated image ({err}); re-export or replace the file") from None
     tensor = torch.from_numpy(array)
     return tensor.unsqueeze(0) if tensor.dim() == 2 else tensor.permute(2, 0, 1).contiguous()  # (H, W, C) -> (C, H, W)
+
+
+def write_png(image: Tensor, path: str | Path) -> Path:
+    """Write a uint8 image (C, H, W), C = 1 (grey) or 3 (RGB), as a PNG file, atomically
+    (a reader never sees half a file); parent folders are created. Returns the path."""
+    import io
+
+    from PIL import Image
+
+    from cnnkit.atomic import write_bytes
+
+    if image.dtype != torch.uint8 or image.dim() != 3 or image.shape[0] not in (1, 3):
+        raise DataError(f"write_png takes a uint8 (1 or 3, H, W) image, got {image.dtype} {tuple(image.shape)}")
+    pixels = image.detach().cpu()
+    array = pixels[0].numpy() if pixels.shape[0] == 1 else pixels.permute(1, 2, 0).contiguous().numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return write_bytes(Path(path), buffer.getvalue())

@@ -1,10 +1,11 @@
 """Images with their annotated objects, shared by the YOLO and COCO readers and writers
 (:mod:`cnnkit.detect.yolo_folder`, :mod:`cnnkit.detect.coco_json`).
 
-Reading: each image becomes one ``_Raw`` (path, native size, xyxy boxes and keypoints in its
-own pixels); ``_checked_box`` clips a box to its image or raises a DataError naming where it
-came from; ``_assemble`` loads, resizes and stacks the images into one
-:class:`~cnnkit.detect.sample.DetectionSet`. Writing: ``_save_png`` and ``_image_name``.
+Reading: each image becomes one ``RawImage`` (path, native size, xyxy boxes and keypoints in its
+own pixels); ``checked_box`` clips a box to its image or raises a DataError naming where it
+came from; ``assemble_set`` loads, resizes and stacks the images into one
+:class:`~cnnkit.detect.sample.DetectionSet`. Writing: ``image_name``; PNGs go through
+:func:`cnnkit.data.images.write_png`.
 
 Resizing: every image becomes ``image_size`` (default: the first image's size). ``resize=
 "letterbox"`` (default) scales it to fit, keeping its aspect ratio, and centres it on
@@ -20,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import Tensor
 
 from cnnkit.detect.sample import DetectionSet, Targets
 from cnnkit.errors import DataError
@@ -32,7 +32,7 @@ RESIZE_MODES = ("letterbox", "stretch")
 
 
 @dataclass
-class _Raw:
+class RawImage:
     """One image as read: its path, native size and objects in its own pixels."""
 
     path: Path
@@ -43,7 +43,7 @@ class _Raw:
     points: list[list[list[float]]]
 
 
-def _checked_box(
+def checked_box(
     box: list[float], width: int, height: int, tolerance: float, where: str
 ) -> list[float]:
     """The xyxy box clipped to the image, or a DataError saying what is wrong with it."""
@@ -77,7 +77,7 @@ def _checked_box(
     return clipped
 
 
-def _image_size(path: Path, where: str) -> tuple[int, int]:
+def image_file_size(path: Path, where: str) -> tuple[int, int]:
     from PIL import Image, UnidentifiedImageError
 
     if not path.is_file():
@@ -96,7 +96,7 @@ def _image_size(path: Path, where: str) -> tuple[int, int]:
 # --- resizing into one DetectionSet ---------------------------------------------------------
 
 
-def _assemble(raws: list[_Raw], classes: tuple[str, ...], landmark_names: tuple[str, ...],
+def assemble_set(raws: list[RawImage], classes: tuple[str, ...], landmark_names: tuple[str, ...],
               image_size: int | tuple[int, int] | None, resize: str, channels: int | None,
               source: str) -> DetectionSet:  # fmt: skip
     """Load, resize and stack every image; scale boxes (and keypoints) the same way."""
@@ -162,19 +162,5 @@ def _mode(path: Path) -> str:
 # --- writing images -------------------------------------------------------------------------
 
 
-def _save_png(image: Tensor, path: Path) -> None:
-    """(C, H, W) uint8 -> PNG (grey for C = 1)."""
-    from PIL import Image
-
-    pixels = image.detach().to("cpu")
-    array = (
-        pixels[0].numpy()
-        if pixels.shape[0] == 1
-        else pixels.permute(1, 2, 0).contiguous().numpy()
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path, format="PNG")
-
-
-def _image_name(i: int, count: int) -> str:
+def image_name(i: int, count: int) -> str:
     return f"{i:0{max(6, len(str(count)))}d}.png"

@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from cnnkit.data.images import write_png
 from cnnkit.detect.annotated_images import (
-    _assemble,
-    _checked_box,
-    _image_name,
-    _image_size,
-    _Raw,
-    _save_png,
+    RawImage,
+    assemble_set,
+    checked_box,
+    image_file_size,
+    image_name,
 )
 from cnnkit.detect.sample import DetectionSet
 from cnnkit.errors import DataError
@@ -66,7 +66,7 @@ def read_coco(
             f"{path}: every category needs an integer 'id' and a 'name'"
         ) from None
     kp_names = tuple(str(n) for n in cats[0].get("keypoints", [])) if cats else ()
-    raws: dict[int, _Raw] = {}
+    raws: dict[int, RawImage] = {}
     for entry in data["images"]:
         try:
             image_id, name = int(entry["id"]), str(entry["file_name"])
@@ -74,8 +74,8 @@ def read_coco(
             raise DataError(
                 f"{path}: image entry {entry!r} needs an integer 'id' and a 'file_name'"
             ) from None
-        width, height = _image_size(folder / name, f"{path}, image id {image_id}")
-        raws[image_id] = _Raw(folder / name, width, height, [], [], [])
+        width, height = image_file_size(folder / name, f"{path}, image id {image_id}")
+        raws[image_id] = RawImage(folder / name, width, height, [], [], [])
     for ann in data["annotations"]:
         ann_id = ann.get("id", "?") if isinstance(ann, dict) else "?"
         where = f"{path}, annotation id {ann_id}"
@@ -97,7 +97,7 @@ def read_coco(
                             f"{', '.join(str(k) for k in cat_index)}); fix the id or add the category")  # fmt: skip
         raw = raws[image_id]
         raw.boxes.append(
-            _checked_box([x, y, x + w, y + h], raw.width, raw.height, tolerance, where)
+            checked_box([x, y, x + w, y + h], raw.width, raw.height, tolerance, where)
         )
         raw.labels.append(cat_index[cat_id])
         kp = [float(v) for v in ann.get("keypoints", [])]
@@ -108,7 +108,7 @@ def read_coco(
         raw.points.append([[kp[3 * p], kp[3 * p + 1]] for p in range(len(kp_names))])
     if not raws:
         raise DataError(f"{path}: the images list is empty")
-    return _assemble(
+    return assemble_set(
         list(raws.values()),
         classes,
         kp_names,
@@ -131,8 +131,8 @@ def write_coco(
     h, w = dataset.image_size
     images, annotations = [], []
     for i, (image, target) in enumerate(zip(dataset.images, dataset.targets)):
-        name = _image_name(i, len(dataset))
-        _save_png(image, out / "images" / name)
+        name = image_name(i, len(dataset))
+        write_png(image, out / "images" / name)
         images.append({"id": i + 1, "file_name": name, "width": w, "height": h})
         for k in range(len(target)):
             x1, y1, x2, y2 = target.boxes[k].tolist()

@@ -24,13 +24,13 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from cnnkit.data.images import write_png
 from cnnkit.detect.annotated_images import (
-    _assemble,
-    _checked_box,
-    _image_name,
-    _image_size,
-    _Raw,
-    _save_png,
+    RawImage,
+    assemble_set,
+    checked_box,
+    image_file_size,
+    image_name,
 )
 from cnnkit.detect.sample import DetectionSet
 from cnnkit.errors import DataError
@@ -175,7 +175,7 @@ def _parse_yolo_line(line: str, where: str, classes: tuple[str, ...], points: in
     box = yolo_to_xyxy(
         torch.tensor(numbers[:4], dtype=torch.float64), width, height
     ).tolist()
-    box = _checked_box(box, width, height, tolerance, where)
+    box = checked_box(box, width, height, tolerance, where)
     kp = numbers[4:]
     pts = [
         [kp[p * per_point] * width, kp[p * per_point + 1] * height]
@@ -217,9 +217,9 @@ def read_yolo(
         raise DataError(f"{base / 'images'}: no images ({', '.join(IMAGE_SUFFIXES)})")
     raws = []
     for path in image_paths:
-        width, height = _image_size(path, str(path))
+        width, height = image_file_size(path, str(path))
         label = labels_dir / path.relative_to(base / "images").with_suffix(".txt")
-        raw = _Raw(path, width, height, [], [], [])
+        raw = RawImage(path, width, height, [], [], [])
         if label.is_file():
             for n, line in enumerate(label.read_text(encoding="utf-8").splitlines(), 1):
                 if not line.strip():
@@ -231,7 +231,7 @@ def read_yolo(
                 raw.points.append(pts)
         raws.append(raw)
     names = _yolo_landmark_names(base, points)
-    return _assemble(raws, classes, names, image_size, resize, channels, f"yolo:{base}")
+    return assemble_set(raws, classes, names, image_size, resize, channels, f"yolo:{base}")
 
 
 def _yolo_landmark_names(base: Path, points: int) -> tuple[str, ...]:
@@ -258,8 +258,8 @@ def write_yolo(dataset: DetectionSet, folder: str | Path) -> Path:
     out = Path(folder).expanduser()
     h, w = dataset.image_size
     for i, (image, target) in enumerate(zip(dataset.images, dataset.targets)):
-        name = _image_name(i, len(dataset))
-        _save_png(image, out / "images" / name)
+        name = image_name(i, len(dataset))
+        write_png(image, out / "images" / name)
         rows = xyxy_to_yolo(target.boxes.double(), w, h)
         lines = []
         for k in range(len(target)):

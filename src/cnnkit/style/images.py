@@ -102,17 +102,9 @@ def to_uint8(pixels: Tensor) -> Tensor:
 
 def save_png(pixels: Tensor, path: str | Path) -> Path:
     """Write pixels (1, C, H, W) in [0, 1] as a PNG (RGB or grey), atomically."""
-    import io
-
-    from PIL import Image
-
-    from cnnkit.atomic import write_bytes
+    from cnnkit.data.images import write_png
 
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise CnnkitError(f"{path}: the result is written as PNG; give a file name ending in .png")
-    array = to_uint8(pixels).numpy()
-    picture = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return write_bytes(path, buffer.getvalue())
+    return write_png(to_uint8(pixels).permute(2, 0, 1), path)
