@@ -67,7 +67,8 @@ class Subject:
 
     @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        # Skips tensors on "meta": style transfer releases the layers it never runs that way.
+        return next((p.device for p in self.model.parameters() if not p.is_meta), torch.device("cpu"))
 
     # ---- converting between the three formats ---------------------------------------
     def load_image(self, path: str | Path) -> Tensor:

@@ -6,6 +6,7 @@ Start with :func:`style_transfer`. The modules, one concept each:
 - ``costs.py``: content cost, per-layer and summed style cost, total variation;
 - ``network.py``: which network measures content and style, and its weights (VGG19 with
   torchvision's ImageNet weights by default, any zoo model or run, random only when allowed);
+- ``head.py``: frees the layers after the last feature map (VGG19's classifier), never run;
 - ``extractor.py``: the chosen layers' activations in one forward pass; lecture layer names
   (``conv4_2``) and the default layers;
 - ``objective.py``: J = alpha J_content + beta J_style + tv J_tv, and how beta is chosen;

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from cnnkit.errors import CnnkitError, ShapeError, did_you_mean
 from cnnkit.interpret.features import conv_feature_layers
 from cnnkit.interpret.subject import Subject
+from cnnkit.style.head import is_released
 
 PROBE_SIDE = 128  # the probe pass that groups convolutions into blocks runs at most this size
 MAX_STYLE_LAYERS = 5
@@ -167,6 +168,12 @@ class FeatureExtractor:
             )
         resolved = {name: self.resolve(name) for name in names}
         modules = {module: self._modules[module] for module in resolved.values()}
+        for name, module in resolved.items():
+            if is_released(modules[module]):
+                raise ShapeError(
+                    f"layer {name!r} comes after the last feature map of {self.name} (it outputs no "
+                    "channels and grid); choose a convolutional layer, e.g. conv4_2"
+                )
         found = capture(self.subject.model, modules, self.subject.pixels_to_input(pixels))
         out: dict[str, Tensor] = {}
         for name, module in resolved.items():

@@ -30,6 +30,7 @@ from torch import nn
 from cnnkit.data.tensordata import DatasetInfo
 from cnnkit.errors import CnnkitError, ModelError
 from cnnkit.interpret.subject import Subject, open_subject, subject_from_model
+from cnnkit.style.head import release_head
 
 DEFAULT_MODEL = "vgg19"
 GREY_MEAN, GREY_STD = (0.449,), (0.226,)  # ImageNet's statistics averaged over R, G, B
@@ -49,12 +50,24 @@ def open_network(
     seed: int = 0,
     device: str | torch.device = "cpu",
     warn: Warn = _ignore,
+    keep_head: bool = False,
 ) -> tuple[Subject, bool]:
     """``model`` (a zoo name, a spec or a run directory) -> (subject, pretrained).
 
     ``pretrained`` is False only when ``allow_random_weights`` let random weights through
     (``warn`` has then been told). Raises ModelError/RunError with what to do otherwise.
+    Unless ``keep_head``, the layers after the last feature map (VGG19's classifier) are
+    released (see :mod:`cnnkit.style.head`): the subject then serves style transfer only.
     """
+    subject, pretrained = _open(model, weights, allow_random_weights, seed, device, warn)
+    if not keep_head:
+        release_head(subject.model, subject.input_shape, subject.device)
+    return subject, pretrained
+
+
+def _open(
+    model: str, weights: str | None, allow_random_weights: bool, seed: int, device: str | torch.device, warn: Warn
+) -> tuple[Subject, bool]:
     path = Path(model).expanduser()
     if path.is_dir():
         return open_subject(path, weights=weights, device=device), True
