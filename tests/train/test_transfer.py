@@ -379,3 +379,22 @@ def test_finetune_from_a_local_torchvision_file(tmp_path: Path) -> None:
     assert record["source"]["type"] == "zoo" and record["mean"] == pytest.approx(
         [sum((0.485, 0.456, 0.406)) / 3]
     )
+
+
+def test_a_zoo_source_is_known_in_a_fresh_interpreter(tmp_path: Path) -> None:
+    """The zoo registers itself on first use: a process whose first call is load_source
+    must still know 'resnet18' (it once said 'neither a run directory nor a zoo model')."""
+    import subprocess
+    import sys
+
+    import torchvision
+
+    path = tmp_path / "r18.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
+    code = (
+        "import sys; from cnnkit.train.transfer_source import load_source; "
+        "s = load_source('resnet18', pretrained=sys.argv[1]); print(type(s.model).__name__)"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr.strip().splitlines()[-1]
+    assert done.stdout.strip() == type(cnnkit.build("resnet18")).__name__

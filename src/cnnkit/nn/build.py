@@ -83,6 +83,12 @@ def model_entry(name: str) -> Entry[Any]:
     return MODELS.get(name)
 
 
+def is_zoo_name(name: str) -> bool:
+    """True when ``name`` is a zoo model (the zoo registers itself on first use)."""
+    _load_zoo()
+    return name in MODELS
+
+
 def list_models() -> list[Entry[Any]]:
     """Every zoo entry, in registration order."""
     _load_zoo()

@@ -48,7 +48,7 @@ def load_source(
     Raises RunError for a missing or unusable run, ModelError for an unknown model, a zoo
     model without ``pretrained``, or weights that cannot be had (offline, bad file).
     """
-    from cnnkit.nn.registry import MODELS
+    from cnnkit.nn.build import is_zoo_name, list_models
 
     text = str(source)
     if Path(text).is_dir():
@@ -61,7 +61,7 @@ def load_source(
                 "--input is for zoo models; the data is converted to the run's own input shape"
             )
         return _run_source(text)
-    if text in MODELS:
+    if is_zoo_name(text):
         return _zoo_source(text, pretrained, input_shape)
     if "/" in text or "\\" in text or text.startswith("."):
         raise RunError(
@@ -70,7 +70,7 @@ def load_source(
     from cnnkit.nn.pretrained import PRETRAINED_CONFIGS
 
     raise ModelError(
-        f"{text!r} is neither a run directory nor a zoo model{did_you_mean(text, MODELS.names())}; give "
+        f"{text!r} is neither a run directory nor a zoo model{did_you_mean(text, [e.name for e in list_models()])}; give "
         f"runs/NAME from `cnnkit train`, or one of {', '.join(PRETRAINED_CONFIGS)} with --pretrained"
     )
 
