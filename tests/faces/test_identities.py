@@ -122,6 +122,11 @@ def test_split_within_fraction_and_bad_options() -> None:
     data = synthetic_set([4, 10])
     first, second = split_within(data, fraction=0.5, generator=torch.Generator().manual_seed(0))
     assert first.counts().tolist() == [2, 5] and second.counts().tolist() == [2, 5]
+    small = synthetic_set([1, 2, 3, 4, 8, 40])
+    first, second = split_within(small, fraction=0.1, at_least=2, generator=torch.Generator().manual_seed(0))
+    # max(1, round(0.1 n), min(2, n // 2)), and an identity of one image goes wholly first
+    assert first.counts().tolist() == [1, 1, 1, 2, 2, 4]
+    assert second.counts().tolist() == [0, 1, 2, 2, 6, 36]
     with pytest.raises(DataError, match="exactly one of first="):
         split_within(data, generator=torch.Generator())
     with pytest.raises(DataError, match="exactly one of first="):

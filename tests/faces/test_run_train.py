@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
+from face_folders import make_folder
 from sklearn.metrics import roc_auc_score
 
 from cnnkit.errors import DataError
@@ -11,7 +14,7 @@ from cnnkit.faces.embed import build_embedder
 from cnnkit.faces.identities import IdentitySet
 from cnnkit.faces.pair_classifier import PairClassifier
 from cnnkit.faces.pairs_file import make_pairs
-from cnnkit.faces.run_train import evaluate, one_shot_identification
+from cnnkit.faces.run_train import FaceTrainSettings, eval_pairs, evaluate, load_splits, one_shot_identification
 
 
 def test_one_shot_identification_on_hand_made_embeddings() -> None:
@@ -44,3 +47,15 @@ def test_evaluate_scores_the_pair_classifier_like_sklearn() -> None:
     assert result["pair_classifier"]["accuracy"] == pytest.approx(float(((prob >= 0.5) == pairs.same).float().mean()))
     d = (emb[pairs.i] - emb[pairs.j]).pow(2).sum(1)
     assert result["auc"] == pytest.approx(roc_auc_score(pairs.same.numpy(), (-d).numpy()))
+
+
+def test_a_folder_of_eight_images_a_person_gives_validation_pairs(tmp_path: Path) -> None:
+    """10 people x 8 images: 2 people go to the test, and each of the 8 others gives 2
+    validation images (not round(0.8) = 1), so tau has 8 "same" pairs to be chosen on."""
+    make_folder(tmp_path, {f"P{k}": 8 for k in range(10)})
+    train, val, test = load_splits(FaceTrainSettings(data=f"folder:{tmp_path}", image_size=8, channels=1))
+    assert len(test.counts()) == 2
+    assert val.counts().tolist() == [2] * 8 and train.counts().tolist() == [6] * 8
+    pairs = eval_pairs(val, 3000, seed=0)
+    assert int(pairs.same.sum()) == 8  # one pair per person: C(2, 2) = 1
+    assert bool((val.identities[pairs.i] == val.identities[pairs.j]).eq(pairs.same).all())

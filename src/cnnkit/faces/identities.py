@@ -156,13 +156,21 @@ def split_identities(
 
 
 def split_within(
-    data: IdentitySet, *, first: int | None = None, fraction: float | None = None, generator: torch.Generator
+    data: IdentitySet,
+    *,
+    first: int | None = None,
+    fraction: float | None = None,
+    at_least: int = 1,
+    generator: torch.Generator,
 ) -> tuple[IdentitySet, IdentitySet]:
     """Split every identity's images in two parts that share identities (gallery vs probes).
 
     Give exactly one of: ``first`` images per identity for the first part (enrolment,
     e.g. 1 for one-shot), or ``fraction`` of each identity's images (rounded, at least
-    one) for the first part. Images are picked with ``generator``; each part keeps rows
+    one) for the first part. With ``fraction``, ``at_least`` raises that count up to
+    ``min(at_least, n // 2)`` for an identity of n images: 2 gives a validation part
+    "same" pairs even from 8 images a person, while the other part keeps as many.
+    Images are picked with ``generator``; each part keeps rows
     in their original order and the full ``names`` (labels compare directly across the
     parts). An identity with too few images to give both parts one image goes wholly
     into the first part, and a note says so.
@@ -178,7 +186,10 @@ def split_within(
     short: list[str] = []
     for k in data.identities.unique().tolist():
         rows = (data.identities == k).nonzero().flatten()
-        count = first if first is not None else max(1, round(fraction * len(rows)))  # type: ignore[operator]
+        if first is not None:
+            count = first
+        else:
+            count = max(1, round(fraction * len(rows)), min(at_least, len(rows) // 2))  # type: ignore[operator]
         if count >= len(rows):
             short.append(data.names[k])
             taken.append(rows)

@@ -95,7 +95,8 @@ def load_splits(settings: FaceTrainSettings) -> tuple[IdentitySet, IdentitySet, 
             from cnnkit.data.convert import convert_images
 
             test.images = convert_images(test.images, data.image_shape)
-    val, train = split_within(data, fraction=settings.val_fraction, generator=gen)
+    # At least 2 validation images an identity (when it has 4 or more): tau needs "same" pairs.
+    val, train = split_within(data, fraction=settings.val_fraction, at_least=2, generator=gen)
     return train, val, test
 
 
