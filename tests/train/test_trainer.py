@@ -145,3 +145,17 @@ def test_flip_tta_only_where_a_mirror_image_keeps_the_label() -> None:
     flippable = dataclasses.replace(splits, info=dataclasses.replace(splits.info, flip_ok=True))
     result = train(NO_BN_CNN, flippable, epochs=1, tta_flip=True, **FAST)
     assert result.test_tta is not None
+    assert train(NO_BN_CNN, flippable, epochs=1, tta_flip=True, flips=False, **FAST).test_tta is None
+
+
+def test_flips_overrides_the_datasets_say_and_is_kept_with_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cnnkit.train.run import load_run
+
+    splits = tiny_splits()  # flip_ok False
+    train(NO_BN_CNN, splits, epochs=1, tta_flip=True, **dict(FAST, progress=True, quiet=False))
+    assert "no flip TTA" in capsys.readouterr().err  # asked for, not done: said, not silent
+    out = tmp_path / "run"
+    result = train(NO_BN_CNN, splits, out=out, epochs=1, tta_flip=True, flips=True, **FAST)
+    assert result.test_tta is not None
+    assert load_run(out).info.flip_ok is True  # predict's TTA follows the run's own say
+    assert json.loads((out / "config.json").read_text())["flips"] is True

@@ -39,6 +39,7 @@ def register(app: typer.Typer) -> None:
         cutout: Optional[int] = typer.Option(None, "--cutout", min=0, help="Cutout square side in pixels, 0 = off."),
         early_stopping: Optional[int] = typer.Option(None, "--early-stopping", min=0, help="Stop after N epochs without a better val accuracy."),
         tta: Optional[bool] = typer.Option(None, "--tta/--no-tta", help="Flip test-time augmentation for the test figures."),
+        flips: Optional[bool] = typer.Option(None, "--flips/--no-flips", help="A horizontal flip keeps the label (turns flip augmentation and TTA on) [default: the dataset's say]."),
         input_shape: Optional[str] = typer.Option(None, "--input", "-i", help="Convert the data to this shape, e.g. 3x64x64."),
         limit: Optional[int] = typer.Option(None, "--limit", min=1, help="At most N samples per split (quick tries)."),
         val_fraction: Optional[float] = typer.Option(None, "--val-fraction", min=0.0, max=0.9, help="Share of training data held out."),
@@ -65,7 +66,7 @@ def register(app: typer.Typer) -> None:
           cnnkit train resnet20 --data cifar10 --preset best --name r20
           cnnkit train 'INPUT(1x28x28) -> [CONV(32, k=3) -> BN -> RELU -> POOL]*2 -> FC' --epochs 5
           cnnkit train --data digits --input 1x28x28 --limit 500 --epochs 5 --batch-size 32 --json
-          cnnkit train --data folder:photos --input 3x64x64 --augment strong --tta
+          cnnkit train --data folder:photos --input 3x64x64 --augment strong --flips --tta
           cnnkit train --resume runs/fashion-mnist-quicknet-1
           torchrun --nproc-per-node 2 -m cnnkit train --data mnist --name ddp
         """
@@ -90,6 +91,7 @@ def register(app: typer.Typer) -> None:
                 "augment": augment,
                 "early_stopping": early_stopping,
                 "tta_flip": tta,
+                "flips": flips,
                 "limit": limit,
                 "val_fraction": val_fraction,
                 "seed": seed,

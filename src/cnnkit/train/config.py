@@ -62,6 +62,9 @@ class TrainConfig:
     # augmentation (see cnnkit.data.augment.AugmentConfig)
     augment: str = "light"  # level: light, none or strong
     augment_options: dict[str, Any] = field(default_factory=dict)  # overrides, e.g. {"cutout": 8}
+    flips: bool | None = None  # a horizontal flip keeps the label: None = the dataset's own
+    #   say (DatasetInfo.flip_ok: yes for clothes and CIFAR, no for digits and folders); it
+    #   turns flip augmentation and flip TTA on or off and is stored with the run
 
     # evaluation
     tta_flip: bool = False  # test-time augmentation: average logits of image and mirror image

@@ -25,6 +25,7 @@ a resumed run ends like an uninterrupted one without storing any generator state
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,6 +191,8 @@ def _train(
 
     model_source = model_arg if isinstance(model_arg, nn.Module) else config.model
     splits = data if isinstance(data, Splits) else load_splits(config, model_source)
+    if config.flips is not None and config.flips != splits.info.flip_ok:
+        splits = dataclasses.replace(splits, info=dataclasses.replace(splits.info, flip_ok=config.flips))
     info = splits.info
     runtime = resolve_runtime(config.device, config.amp, config.channels_last, spatial_dims=len(info.input_shape) - 1)
 
@@ -243,6 +246,9 @@ def _train(
     test = evaluate(eval_model, splits.test, info, **kw) if len(splits.test) else None
     # A mirror image keeps the label only where the data says so (clothes yes, digits no).
     use_tta = config.tta_flip and info.flip_ok
+    if config.tta_flip and not info.flip_ok and test is not None:
+        runner.progress.message(f"no flip TTA: a mirror image may change a {info.name} label; "
+                                "pass --flips if it does not (flips=True in Python)")  # fmt: skip
     test_tta = evaluate(eval_model, splits.test, info, tta_flip=True, **kw) if test and use_tta else None
     final = test_tta or test
     if final is not None:
