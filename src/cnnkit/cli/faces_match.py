@@ -81,7 +81,7 @@ def register(group: typer.Typer) -> None:
           cnnkit faces enroll runs/faces --gallery people/ -o gallery.json
         \b
         Output:
-          enrolled 3 identities from 3 images of people/ -> gallery.json (tau 0.0047)
+          enrolled 3 identities from 3 images of people -> gallery.json (tau 0.0047)
         """
         from cnnkit.faces.gallery import enroll, save_gallery
         from cnnkit.faces.identity_folder import load_identity_folder

@@ -58,7 +58,7 @@ def register(group: typer.Typer) -> None:
         reached = sum(r["reached"] for r in rows)
         lowest = min(rows, key=lambda r: r["confidence"])
         summary = (
-            f"{reached}/{len(rows)} classes reached {confidence:.0%} "
+            f"{reached}/{len(rows)} classes reached {confidence * 100:g}% "
             f"(lowest: {lowest['class']} {lowest['confidence']:.2%}); pixels moved at most "
             f"{max(r['max_change'] for r in rows):.0f}/255 from the start noise"
         )

@@ -52,13 +52,13 @@ def _how_to_get(name: str, root: str | Path | None) -> str:
     base = paths.data_root(root)
     ways = []
     if name == "fashion-mnist":
-        ways.append("`sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu)")
+        ways.append("install it with `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu)")
     ways.append(f"run once with internet access (cnnkit downloads into {paths.describe_root(root)})")
     ways.append(
-        f"or copy the four files (train-images-idx3-ubyte.gz ...) into {base / _LAYOUT[name][0][0]} "
+        f"copy the four files (train-images-idx3-ubyte.gz ...) into {base / _LAYOUT[name][0][0]} "
         f"(or into {_LAYOUT[name][0][0]}/ under the folder $CNNKIT_DATA names)"
     )
-    return "get it with " + ", ".join(ways)
+    return "to get it, " + "; or ".join(ways)
 
 
 def _download(name: str, root: str | Path | None) -> Path:
@@ -70,7 +70,7 @@ def _download(name: str, root: str | Path | None) -> Path:
         base.mkdir(parents=True, exist_ok=True)
         tv_class(root=str(base), train=True, download=True)
     except Exception as err:  # noqa: BLE001 -- offline, proxy, disk full: all end in the same advice
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = str(err).strip().splitlines()[0].rstrip(":") if str(err).strip() else type(err).__name__
         raise DataError(f"{name} is not on this machine and the download failed ({reason}); {_how_to_get(name, root)}") from None
     folder = base / _LAYOUT[name][1] / "raw"
     if not has_idx_set(folder):
