@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnnkit.errors import CnnkitError, did_you_mean
+from cnnkit.numbers import check_range as _check_range
 
 # The zoo's QuickNet (cnnkit/nn/zoo/quicknet.py): pool-first conv stages of 24/48/96
 # filters and a global max pool, so it takes any image size and channel count.
@@ -199,25 +200,3 @@ def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
     if value not in choices:
         hint = did_you_mean(str(value), choices)
         raise CnnkitError(f"{name} {value!r} is not known{hint}; choose one of: {', '.join(choices)}")
-
-
-def _check_range(
-    name: str,
-    value: object,
-    low: float,
-    high: float | None = None,
-    *,
-    integer: bool = False,
-    strict: bool = False,
-) -> None:
-    kind = int if integer else (int, float)
-    ok = isinstance(value, kind) and not isinstance(value, bool)
-    if ok:
-        number = float(value)  # type: ignore[arg-type]
-        ok = (number > low if strict else number >= low) and (high is None or number <= high)
-    if not ok:
-        bound = f"> {low}" if strict else f">= {low}"
-        if high is not None:
-            bound += f" and <= {high}"
-        what = "a whole number" if integer else "a number"
-        raise CnnkitError(f"{name} must be {what} {bound}, got {value!r}")

@@ -1,0 +1,36 @@
+"""Checks for numbers a user gives: finite, of the right kind, within bounds.
+
+Typer's ``min=`` accepts ``inf`` (and says "greater than or equal to 0" for ``nan``), and a
+learning rate of ``inf`` trains to NaN weights without a word, so every numeric setting
+that reaches an optimizer, a size or a count goes through :func:`check_range`.
+"""
+
+from __future__ import annotations
+
+import math
+
+from cnnkit.errors import CnnkitError
+
+
+def check_range(
+    name: str,
+    value: object,
+    low: float,
+    high: float | None = None,
+    *,
+    integer: bool = False,
+    strict: bool = False,
+) -> None:
+    """CnnkitError naming ``name`` unless ``value`` is a finite number (a whole one when
+    ``integer``) >= ``low`` (> when ``strict``) and <= ``high`` (when given)."""
+    kind = int if integer else (int, float)
+    ok = isinstance(value, kind) and not isinstance(value, bool)
+    if ok:
+        number = float(value)  # type: ignore[arg-type]
+        ok = math.isfinite(number) and (number > low if strict else number >= low) and (high is None or number <= high)
+    if not ok:
+        bound = f"> {low}" if strict else f">= {low}"
+        if high is not None:
+            bound += f" and <= {high}"
+        what = "a whole number" if integer else "a finite number"
+        raise CnnkitError(f"{name} must be {what} {bound}, got {value!r}")
