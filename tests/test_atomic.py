@@ -52,3 +52,18 @@ def test_written_files_get_the_umask_mode_not_a_private_one(tmp_path: Path) -> N
     finally:
         os.umask(old)
     assert written.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 == 0o644
+
+
+def test_errors_name_the_file_asked_for_not_the_temporary_one(tmp_path: Path) -> None:
+    from cnnkit.atomic import write_text
+
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    with pytest.raises(OSError) as caught:
+        write_text(blocker / "x.png", "data")  # the folder cannot be made: a file is in the way
+    assert caught.value.filename == str(blocker / "x.png")
+    (tmp_path / "plots").mkdir()
+    with pytest.raises(OSError) as caught:
+        write_text(tmp_path / "plots", "data")  # the rename meets a folder
+    assert caught.value.filename == str(tmp_path / "plots")
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []  # nothing left behind

@@ -19,8 +19,11 @@ from torch import Tensor
 def _atomic(path: str | Path, write: Callable[[str], None]) -> Path:
     """Call ``write(tmp_path)``, then move the finished file over ``path``."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as err:  # name the file the caller asked for, not a temporary one
+        raise OSError(err.errno, err.strerror, str(target)) from None
     os.close(fd)
     try:
         # mkstemp makes the file private (0600); give it the mode a plain open() would,
@@ -30,8 +33,10 @@ def _atomic(path: str | Path, write: Callable[[str], None]) -> Path:
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno is not None:
+            raise OSError(err.errno, err.strerror, str(target)) from None  # e.g. a folder in the way
         raise
     return target
 

@@ -111,7 +111,7 @@ def test_plain_output_through_clirunner(source: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app_module.app,
         ["finetune", str(source), "--data", "digits", "--freeze", "all", "--per-class", "4", "--limit", "200",
-         "--epochs", "1", "--augment", "none", "--name", str(tmp_path / "probe")],
+         "--epochs", "1", "--augment", "none", "--out", str(tmp_path / "probe")],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert f"source: {source}" in result.output
@@ -159,6 +159,18 @@ def test_user_errors_are_one_line(
         str(source) if a == "SOURCE" else str(tmp_path / "x") if a == "NOWHERE" else a
         for a in args
     ]
-    code, _, err = run(["finetune", *args, "--out", str(tmp_path / "out")], capsys)
+    out = [] if "--resume" in args else ["--out", str(tmp_path / "out")]  # --resume takes no --out
+    code, _, err = run(["finetune", *args, *out], capsys)
     assert code == 2, err
     assert message in err and "Traceback" not in err and err.startswith("error: ")
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [(["--epochs", "5"], ["--epochs"]), (["--freeze", "2", "--lr", "0.01"], ["--freeze", "--lr"]), (["SOURCE"], ["RUN_OR_MODEL"])],
+)
+def test_resume_with_other_options_is_an_error(extra: list[str], named: list[str], tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    extra = [str(tmp_path / "src") if a == "SOURCE" else a for a in extra]
+    code, _, err = run(["finetune", "--resume", str(tmp_path / "run"), *extra], capsys)
+    assert code == 2 and err.startswith("error: --resume") and err.count("\n") == 1
+    assert all(flag in err for flag in named)

@@ -73,3 +73,32 @@ def test_errors_exit_2_with_one_line(args: list[str], message: str, capsys: pyte
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [(["resnet18"], "'resnet18'"), (["--input", "3x32x32"], "--input"), (["--explain", "conv1"], "--explain")],
+)
+def test_lecture_takes_no_model_or_model_options(extra: list[str], named: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["summary", "--lecture", *extra])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.startswith("error: --lecture") and named in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("name", ["photo.png", "folder"])
+def test_an_existing_file_that_is_no_spec_file_is_named_so(name: str, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / name
+    path.mkdir() if name == "folder" else path.write_bytes(b"\x89PNG\r\n")
+    with pytest.raises(SystemExit) as stop:
+        main(["summary", str(path)])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1
+    assert "not a spec file" in err and ".spec" in err and "unknown model" not in err
+
+
+def test_a_spec_file_still_works(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "net.spec"
+    path.write_text(SPEC)
+    result = runner.invoke(app, ["summary", str(path)])
+    assert result.exit_code == 0 and "Parameters: 6,810" in result.output

@@ -50,7 +50,7 @@ def test_train_json_then_resume_finished_run(tmp_path: Path, capsys: pytest.Capt
 
 
 def test_plain_progress_lines_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out, err = ok(["train", "INPUT(1x8x8) -> CONV(4, k=3) -> RELU -> GAP -> FC", *TINY, "--name", str(tmp_path / "n")], capsys)
+    out, err = ok(["train", "INPUT(1x8x8) -> CONV(4, k=3) -> RELU -> GAP -> FC", *TINY, "--out", str(tmp_path / "n")], capsys)
     assert "epoch 1/1  loss" in err and "img/s" in err
     assert "test accuracy:" in out
 
@@ -73,3 +73,77 @@ def test_user_errors_are_one_line(args: list[str], message: str, capsys: pytest.
 def test_resume_of_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["train", "--resume", str(tmp_path / "none")], capsys)
     assert code == 2 and "nothing to resume" in err
+
+
+def test_signals_with_the_presets_tta_train_and_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the fast preset turns flip TTA on; for signals it is skipped, not an error after training
+    out_dir = tmp_path / "m1d"
+    out, err = ok(["train", "cnn1d", "--data", "mnist1d", "--limit", "128", "--epochs", "1", "--flips", "--out", str(out_dir)], capsys)
+    assert "test accuracy:" in out and "TTA" not in out + err
+    out, err = ok(["train", "--resume", str(out_dir)], capsys)  # re-evaluates the finished run
+    assert "test accuracy:" in out and "TTA" not in out + err
+    out, err = ok(["eval", str(out_dir)], capsys)  # eval's default TTA follows the same rule
+    assert "accuracy" in out and "TTA" not in out + err
+
+
+def test_default_model_on_signals_suggests_cnn1d(capsys: pytest.CaptureFixture[str]) -> None:
+    # volumes -> cnn3d: tests/train/test_tta_kinds.py (loading volumes takes seconds)
+    code, _, err = run(["train", "--data", "mnist1d", "--limit", "64", "--epochs", "1"], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "cnnkit train cnn1d --data mnist1d" in err and "pass --input" not in err
+
+
+@pytest.mark.parametrize("name", ["../../escape", "a/b", "..", "sub\\dir"])
+def test_name_is_a_name_not_a_path(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(["train", *TINY, "--name", name], capsys)
+    assert code == 2 and err.startswith("error: --name") and "--out" in err
+    assert list(tmp_path.iterdir()) == []  # nothing written, inside runs/ or outside
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (["--epochs", "3"], ["--epochs"]),
+        (["--lr", "0.1", "--out", "elsewhere"], ["--lr", "--out"]),
+        (["--preset", "fast"], ["--preset"]),  # typed, even if equal to the default
+        (["--no-tta"], ["--tta"]),
+    ],
+)
+def test_resume_with_other_options_is_an_error(extra: list[str], named: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["train", "--resume", str(tmp_path / "run"), *extra], capsys)
+    assert code == 2 and err.startswith("error: --resume") and err.count("\n") == 1
+    assert all(flag in err for flag in named)
+
+
+def test_resume_with_model_or_data_names_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["train", "quicknet", "--data", "digits", "--resume", str(tmp_path / "run")], capsys)
+    assert code == 2 and "MODEL_OR_SPEC" in err and "--data" in err
+
+
+def test_ctrl_c_says_how_to_continue(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from cnnkit.train import trainer
+
+    def interrupted_after_an_epoch(*args: object, out: Path, **kwargs: object) -> None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "checkpoint.safetensors").write_bytes(b"")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "train", interrupted_after_an_epoch)
+    out_dir = tmp_path / "run"
+    code, out, err = run(["train", *TINY, "--out", str(out_dir)], capsys)
+    assert code == 130 and out == ""
+    assert err == f"interrupted; continue with: cnnkit train --resume {out_dir}\n"
+    code, out, err = run(["train", "--resume", str(out_dir)], capsys)  # interrupted again
+    assert code == 130 and err == f"interrupted; continue with: cnnkit train --resume {out_dir}\n"
+
+
+def test_ctrl_c_before_a_checkpoint_says_nothing_was_saved(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from cnnkit.train import trainer
+
+    def interrupted_at_once(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "train", interrupted_at_once)
+    code, _, err = run(["train", *TINY, "--out", str(tmp_path / "run")], capsys)
+    assert code == 130 and err.startswith("interrupted") and "--resume" not in err and err.count("\n") == 1

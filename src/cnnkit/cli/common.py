@@ -5,16 +5,35 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import sys
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
+import typer
 from rich.console import Console
 
 from cnnkit.errors import CnnkitError
 
 console = Console(highlight=False, soft_wrap=True)
+
+
+class Interrupted(BaseException):
+    """Ctrl-C during a command, with the line to print (main() exits 130).
+
+    A BaseException like KeyboardInterrupt, so no ``except Exception`` on the way swallows it,
+    and not a KeyboardInterrupt, so typer passes it through instead of exiting silently."""
+
+
+def interrupted_line(run_dir: Path, command: str) -> str:
+    """What to print when a run in ``run_dir`` was stopped: how to continue it, if it can be
+    (a checkpoint exists after the first finished epoch). ``command`` is e.g. 'cnnkit train'."""
+    from cnnkit.train.checkpoint import checkpoint_path
+
+    if checkpoint_path(run_dir).is_file():
+        return f"interrupted; continue with: {command} --resume {shlex.quote(str(run_dir))}"
+    return f"interrupted before the first epoch finished; nothing was saved in {run_dir} to resume"
 
 
 class OutputFormat(str, Enum):
@@ -44,6 +63,30 @@ def parse_shape(text: str, *, what: str = "--input") -> tuple[int, ...]:
     return sizes
 
 
+RESUME_KEEPS = ("resume", "quiet", "as_json")  # what may go with --resume: output choices
+
+
+def check_nothing_else_on_resume(
+    ctx: typer.Context, command: str, *, allowed: tuple[str, ...] = RESUME_KEEPS
+) -> None:
+    """CnnkitError naming every argument and option typed beside --resume (a resumed run
+    keeps the settings it started with; silently ignoring them would mislead).
+
+    ``allowed`` are parameter names (the command function's argument names)."""
+    typed = []
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name)  # type: ignore[arg-type]
+        if param.name in allowed or source is None or source.name == "DEFAULT":
+            continue
+        is_option = bool(param.opts) and param.opts[0].startswith("-")
+        typed.append(param.opts[0] if is_option else (param.metavar or str(param.name)).strip("[]"))
+    if typed:
+        raise CnnkitError(
+            f"--resume continues a run with the settings it started with; drop {', '.join(typed)} "
+            f"(to train differently, start a new run: {command} ... --out NEW)"
+        )
+
+
 def print_json(data: Any) -> None:
     """Print JSON to stdout (for programs: no rich markup, no wrapping)."""
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
@@ -57,6 +100,10 @@ def run_directory(out: Path | None, name: str | None, *, stem: str, root: Path =
     if out is not None:
         return out
     if name:
+        if "/" in name or "\\" in name or name in (".", ".."):
+            raise CnnkitError(
+                f"--name {name!r} must be a plain name (it means runs/NAME); to write elsewhere give the path with --out"
+            )
         return root / name
     clean = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-").lower() or "run"
     number = 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from cnnkit.errors import CnnkitError
 def register(app: typer.Typer) -> None:
     @app.command("finetune")
     def finetune_command(
+        ctx: typer.Context,
         source: str | None = typer.Argument(
             None,
             metavar="RUN_OR_MODEL",
@@ -152,12 +154,16 @@ def register(app: typer.Typer) -> None:
             if sys.argv and "cnnkit" in sys.argv[0]
             else None
         )
+        from cnnkit.cli.common import (
+            Interrupted,
+            check_nothing_else_on_resume,
+            interrupted_line,
+        )
+
         if resume is not None:
-            if source is not None or data is not None:
-                raise CnnkitError(
-                    "--resume continues a run with its own source and data; drop RUN_OR_MODEL and --data"
-                )
-            result = resume_finetune(resume, quiet=quiet or as_json, command=command)
+            check_nothing_else_on_resume(ctx, "cnnkit finetune")
+            target = resume
+            work = partial(resume_finetune, resume, quiet=quiet or as_json, command=command)
         else:
             if source is None:
                 raise CnnkitError(
@@ -181,11 +187,15 @@ def register(app: typer.Typer) -> None:
             from cnnkit.cli.common import run_directory
 
             target = run_directory(out, name, stem=f"{data}-finetune")
-            result = finetune(
-                source, data, freeze=freeze, freeze_until=freeze_until, pretrained=pretrained,
+            work = partial(
+                finetune, source, data, freeze=freeze, freeze_until=freeze_until, pretrained=pretrained,
                 per_class=per_class, normalization=normalize, input_shape=shape, preset=preset,
                 out=target, quiet=quiet or as_json, command=command, **given,
             )  # fmt: skip
+        try:
+            result = work()
+        except KeyboardInterrupt:
+            raise Interrupted(interrupted_line(target, "cnnkit finetune")) from None
 
         if (
             os.environ.get("RANK", "0") != "0"

@@ -59,6 +59,7 @@ def register(app: typer.Typer) -> None:
 
         fmt = OutputFormat.json if as_json else output_format
         if lecture:
+            _check_lecture_alone(model, input_shape, explain)
             _print_lecture(fmt)
             return
         if model is None:
@@ -66,6 +67,7 @@ def register(app: typer.Typer) -> None:
                 "give a model: a zoo name (e.g. resnet18, see `cnnkit models`), a spec in quotes, "
                 "or --lecture for the lecture tables"
             )
+        _check_not_other_file(model)
         from cnnkit.analysis.formulas import explain_row
         from cnnkit.analysis.render import table_text
         from cnnkit.analysis.summary import summary
@@ -90,6 +92,35 @@ def register(app: typer.Typer) -> None:
                 typer.echo(text)
             else:
                 console.print(table)
+
+
+def _check_lecture_alone(model: str | None, input_shape: str | None, explain: str | None) -> None:
+    """--lecture prints fixed tables; a model, --input or --explain beside it would be ignored."""
+    extra = [f"MODEL_OR_SPEC {model!r}"] if model is not None else []
+    extra += [flag for flag, value in (("--input", input_shape), ("--explain", explain)) if value is not None]
+    if extra:
+        raise CnnkitError(
+            f"--lecture shows the lecture notes' fixed tables and takes no {' or '.join(extra)}; "
+            "drop it, or drop --lecture to summarise a model"
+        )
+
+
+def _check_not_other_file(model: str) -> None:
+    """An existing file that is neither a zoo name nor a spec file (by its suffix) cannot be
+    a model: say so instead of calling its path an unknown model name."""
+    from pathlib import Path
+
+    from cnnkit.nn.build import _SPEC_FILE_SUFFIXES, is_zoo_name, looks_like_spec
+
+    path = Path(model)
+    if looks_like_spec(model) or is_zoo_name(model) or not path.exists():
+        return
+    *first, last = sorted(_SPEC_FILE_SUFFIXES)
+    raise CnnkitError(
+        f"{model!r} is {'a folder' if path.is_dir() else 'a file'} but not a spec file: a spec file's name "
+        f"ends in {', '.join(first)} or {last} and holds a spec "
+        "(docs/grammar.md); give such a file, a zoo name (`cnnkit models`) or a spec in quotes"
+    )
 
 
 def _print_lecture(fmt: OutputFormat) -> None:

@@ -10,17 +10,17 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
-from cnnkit.errors import CnnkitError
-
 
 def register(app: typer.Typer) -> None:
     @app.command("train")
     def train_command(
+        ctx: typer.Context,
         model: Optional[str] = typer.Argument(
             None, metavar="[MODEL_OR_SPEC]", help="A zoo name (cnnkit models), a spec in quotes, or a spec file [default: quicknet, see `cnnkit models`]."
         ),
@@ -70,13 +70,18 @@ def register(app: typer.Typer) -> None:
           cnnkit train --resume runs/fashion-mnist-quicknet-1
           torchrun --nproc-per-node 2 -m cnnkit train --data mnist --name ddp
         """
+        from cnnkit.cli.common import (
+            Interrupted,
+            check_nothing_else_on_resume,
+            interrupted_line,
+        )
         from cnnkit.train.trainer import train
 
         command = shlex.join(["cnnkit", *sys.argv[1:]]) if sys.argv and "cnnkit" in sys.argv[0] else None
         if resume is not None:
-            if model is not None or data is not None:
-                raise CnnkitError("--resume continues a run with its own model and data; drop MODEL_OR_SPEC and --data")
-            result = train(out=resume, resume=True, progress=None, quiet=quiet or as_json, command=command)
+            check_nothing_else_on_resume(ctx, "cnnkit train")
+            target = resume
+            work = partial(train, out=resume, resume=True, progress=None, quiet=quiet or as_json, command=command)
         else:
             options: dict[str, Any] = {
                 "epochs": epochs,
@@ -113,16 +118,13 @@ def register(app: typer.Typer) -> None:
 
             tag = "spec" if looks_like_spec(model or DEFAULT_MODEL) else (model or DEFAULT_MODEL)
             target = run_directory(out, name, stem=f"{data or 'fashion-mnist'}-{tag}")
-            result = train(
-                model,
-                data,
-                out=target,
-                preset=preset,
-                progress=None,
-                quiet=quiet or as_json,
-                command=command,
-                **given,
+            work = partial(
+                train, model, data, out=target, preset=preset, progress=None, quiet=quiet or as_json, command=command, **given
             )
+        try:
+            result = work()
+        except KeyboardInterrupt:
+            raise Interrupted(interrupted_line(target, "cnnkit train")) from None
 
         if os.environ.get("RANK", "0") != "0":  # under torchrun only the first process reports
             return

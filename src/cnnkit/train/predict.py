@@ -6,7 +6,7 @@ the training data was. A file that cannot be read becomes a :class:`FileError` i
 place in the results; the other files are still predicted.
 
 :func:`evaluate_run` reloads the run's dataset (the same validation carve-out: same
-seed and fraction) or another one with the same number of classes, and evaluates it.
+seed and fraction) or another one with the same classes, and evaluates it.
 """
 
 from __future__ import annotations
@@ -130,6 +130,27 @@ class RunEvaluation:
 SPLITS = ("test", "val", "train")
 
 
+def _class_list(classes: Sequence[str], limit: int = 4) -> str:
+    """'(T-shirt/top, Trouser, Pullover, Dress, ... 10 in all)': a class list, shortened."""
+    shown = ", ".join(classes[:limit])
+    return f"({shown}, ... {len(classes)} in all)" if len(classes) > limit else f"({shown})"
+
+
+def _check_same_classes(name: str, classes: Sequence[str], run: LoadedRun) -> None:
+    """DataError unless dataset ``name`` has the run's class names in the run's label order
+    (any case): with the same count but other classes, label k of the data is not what
+    output k of the model means, and the accuracy would be silently meaningless."""
+    if [c.lower() for c in classes] == [c.lower() for c in run.info.classes]:
+        return
+    order = " (the same names in another order)" if sorted(map(str.lower, classes)) == sorted(
+        map(str.lower, run.info.classes)) else ""
+    raise DataError(
+        f"the classes of {name} {_class_list(classes)} differ from those {run.path} was trained on "
+        f"{_class_list(run.info.classes)}{order}; evaluate on the data the run was trained on "
+        f"({run.info.name}, the default without --data)"
+    )
+
+
 def evaluate_run(
     run: LoadedRun | str | Path,
     *,
@@ -146,7 +167,8 @@ def evaluate_run(
     The data is converted to the run's input shape and normalized with the run's own
     mean and std. ``batch_size``, ``tta_flip`` and ``amp`` (bf16 autocast: auto, bf16,
     off) default to the run's configuration, so the figures match the run's report.
-    Raises DataError when the dataset's class count differs from the model's.
+    Raises DataError when the dataset's class count or class names (in label order, any
+    case) differ from the model's.
     """
     from cnnkit.data.sources import load_dataset
     from cnnkit.train.device import resolve_runtime
@@ -173,6 +195,7 @@ def evaluate_run(
             f"{name} has {splits.info.num_classes} classes but the model of {loaded.path} predicts "
             f"{loaded.info.num_classes}; evaluate on a dataset with the same classes, or fine-tune first"
         )
+    _check_same_classes(name, splits.info.classes, loaded)
     part = getattr(splits, split)
     if len(part) == 0:
         raise DataError(f"the {split} split of {name} is empty; choose another --split")
@@ -191,8 +214,9 @@ def evaluate_run(
         loaded.info,  # the run's normalization, not the new dataset's
         batch_size=batch_size or int(config.get("eval_batch_size", 1024)),
         device=runtime.device,
-        # by default as the run did: flip TTA only where a mirror image keeps the label
-        tta_flip=bool(config.get("tta_flip", False)) and loaded.info.flip_ok if tta_flip is None else tta_flip,
+        # by default as the run did: flip TTA only for images, where a mirror keeps the label
+        tta_flip=(bool(config.get("tta_flip", False)) and loaded.info.flip_ok and loaded.info.kind == "image")
+        if tta_flip is None else tta_flip,
         amp_dtype=runtime.amp_dtype,
         channels_last=runtime.channels_last,
     )

@@ -109,10 +109,7 @@ def check_fits(model: nn.Module, info: DatasetInfo, name: str) -> None:
             out = model(torch.zeros(1, *info.input_shape))
     except (RuntimeError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ModelError(
-            f"the model cannot take {info.name}'s {shape} samples ({first}); pass --input with the "
-            f"shape it needs (see `cnnkit summary MODEL`), and the data will be converted to it"
-        ) from None
+        raise ModelError(f"the model cannot take {info.name}'s {shape} samples ({first}); {_fit_advice(model, info)}") from None
     finally:
         model.train(was_training)
     if out.dim() != 2 or out.shape[1] < info.num_classes:
@@ -120,6 +117,32 @@ def check_fits(model: nn.Module, info: DatasetInfo, name: str) -> None:
             f"the model gives outputs of shape {tuple(out.shape[1:])} but {info.name} has "
             f"{info.num_classes} classes; it needs (N, {info.num_classes}) logits (end the spec with FC)"
         )
+
+
+# Data of another kind than images needs a model of its rank; --input cannot convert it.
+_MODEL_FOR_KIND = {"signal": ("cnn1d", "1-D"), "volume": ("cnn3d", "3-D")}
+
+
+def _fit_advice(model: nn.Module, info: DatasetInfo) -> str:
+    """What to do when ``model`` cannot take ``info``'s samples: a model of the data's rank
+    for signals and volumes, else --input with the shape the model needs."""
+    wanted = len(info.input_shape) - 1  # spatial dimensions: 1 signals, 2 images, 3 volumes
+    if info.kind in _MODEL_FOR_KIND and _conv_rank(model) not in (None, wanted):
+        zoo, rank = _MODEL_FOR_KIND[info.kind]
+        return (f"{info.name} holds {info.kind}s, which need a {rank} model: "
+                f"use {zoo} (cnnkit train {zoo} --data {info.name}) or a spec of {rank} layers")  # fmt: skip
+    return "pass --input with the shape it needs (see `cnnkit summary MODEL`), and the data will be converted to it"
+
+
+def _conv_rank(model: nn.Module) -> int | None:
+    """Spatial dimensions of the model's first convolution or pooling (None: it has none)."""
+    kinds = {1: (nn.Conv1d, nn.MaxPool1d, nn.AvgPool1d), 2: (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d),
+             3: (nn.Conv3d, nn.MaxPool3d, nn.AvgPool3d)}  # fmt: skip
+    for module in model.modules():
+        for rank, types in kinds.items():
+            if isinstance(module, types):
+                return rank
+    return None
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:

@@ -116,6 +116,7 @@ def train(
         DataError / ModelError / CnnkitError: bad data, model or options.
     """
     started = time.perf_counter()
+    tta_asked = bool(overrides.get("tta_flip"))  # asked for, not just the preset's default
     config = _resolve_config(model, data, config, out, resume, preset, overrides)
     if resume and config.transfer and not isinstance(model, nn.Module):
         from cnnkit.train.transfer import resume_finetune  # rebuilds the fine-tuning start first
@@ -126,7 +127,7 @@ def train(
         from cnnkit.train.device import choose_device
 
         created_group = distributed.setup(choose_device(config.device))
-        return _train(config, model, data, out, resume, progress, quiet, command, builder_kwargs, started)
+        return _train(config, model, data, out, resume, progress, quiet, command, builder_kwargs, started, tta_asked)
     finally:
         if created_group:
             distributed.teardown()
@@ -178,6 +179,7 @@ def _train(
     command: str | None,
     builder_kwargs: dict[str, Any] | None,
     started: float,
+    tta_asked: bool = False,
 ) -> TrainResult:
     from cnnkit.train.device import resolve_runtime
 
@@ -244,11 +246,10 @@ def _train(
         shard=(rank, world),
     )
     test = evaluate(eval_model, splits.test, info, **kw) if len(splits.test) else None
-    # A mirror image keeps the label only where the data says so (clothes yes, digits no).
-    use_tta = config.tta_flip and info.flip_ok
-    if config.tta_flip and not info.flip_ok and test is not None:
-        runner.progress.message(f"no flip TTA: a mirror image may change a {info.name} label; "
-                                "pass --flips if it does not (flips=True in Python)")  # fmt: skip
+    use_tta = config.tta_flip and info.flip_ok and info.kind == "image"
+    note = _tta_note(config, info, tta_asked) if test is not None else None
+    if note:
+        runner.progress.message(note)
     test_tta = evaluate(eval_model, splits.test, info, tta_flip=True, **kw) if test and use_tta else None
     final = test_tta or test
     if final is not None:
@@ -287,3 +288,16 @@ def _train(
         device=runtime.describe(),
     )
 
+
+def _tta_note(config: TrainConfig, info: DatasetInfo, asked: bool) -> str | None:
+    """Why flip TTA is skipped, when it was on: it applies to images only, and only where a
+    mirror image keeps the label (clothes yes, digits no). For signals and volumes the note
+    shows only when TTA was asked for explicitly (the presets turn it on for every run)."""
+    if not config.tta_flip:
+        return None
+    if info.kind != "image":
+        return f"no flip TTA: it applies to images only, and {info.name} holds {info.kind}s" if asked else None
+    if not info.flip_ok:
+        return (f"no flip TTA: a mirror image may change a {info.name} label; "
+                "pass --flips if it does not (flips=True in Python)")  # fmt: skip
+    return None
