@@ -100,7 +100,7 @@ def register(app: typer.Typer) -> None:
             None, "--amp", help="bf16 autocast: auto, bf16 or off [default: as the run trained]."
         ),
         plot: Optional[Path] = typer.Option(
-            None, "--plot", help="Where to write the confusion-matrix PNG [default: RUN/eval-DATA-SPLIT.png]."
+            None, "--plot", help="Where to write the confusion-matrix PNG, a .png file [default: RUN/eval-DATA-SPLIT.png]."
         ),
         as_json: bool = typer.Option(False, "--json", help="Print the results as JSON for programs."),
     ) -> None:
@@ -118,9 +118,12 @@ def register(app: typer.Typer) -> None:
           cnnkit eval runs/fmnist --tta --json > results.json
         """
         from cnnkit.cli.common import print_json
+        from cnnkit.data.images import check_png_path
         from cnnkit.train.plots import write_confusion
         from cnnkit.train.predict import evaluate_run
 
+        if plot is not None:
+            check_png_path(plot, "--plot")  # before the evaluation, not after it
         ev = evaluate_run(
             run, data=data, split=split, batch_size=batch_size, device=device, tta_flip=tta, amp=amp
         )

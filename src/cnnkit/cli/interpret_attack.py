@@ -39,7 +39,12 @@ def register(group: typer.Typer) -> None:
           cnnkit interpret fool runs/quicknet-1 --class Sneaker --confidence 0.999 -o sneaker.png
           cnnkit interpret fool runs/quicknet-1 --class 3 --seed 7 --json
         """
-        from cnnkit.cli.interpret_common import finish, image_stem, open_from_cli, output_path
+        from cnnkit.cli.interpret_common import (
+            finish,
+            image_stem,
+            open_from_cli,
+            output_path,
+        )
         from cnnkit.interpret.fooling import fool, fooling_figure
         from cnnkit.interpret.plots import write
 
@@ -94,15 +99,26 @@ def register(group: typer.Typer) -> None:
           cnnkit interpret adversarial runs/quicknet-1 test:3 --eps 16 --target Bag
           cnnkit interpret adversarial runs/quicknet-1 --eval 1000 --eps 8 --method pgd
         """
-        from cnnkit.cli.interpret_common import finish, image_stem, open_from_cli, output_path
+        from cnnkit.cli.interpret_common import (
+            finish,
+            image_stem,
+            open_from_cli,
+            output_path,
+        )
         from cnnkit.errors import CnnkitError
-        from cnnkit.interpret.adversarial import METHODS, eps_fraction
+        from cnnkit.interpret.adversarial import METHODS, check_pgd, eps_fraction
+        from cnnkit.numbers import check_range
 
         if method not in METHODS:
             raise CnnkitError(f"unknown --method {method!r}; choose one of: {', '.join(METHODS)}")
         eps_fraction(eps, what="--eps")
+        check_pgd(steps, step_size)
         if (image is None) == (evaluate is None):
             raise CnnkitError("give an IMAGE (file or test:N) or --eval N, not both and not neither")
+        if evaluate is not None:
+            check_range("--eval", evaluate, 1, integer=True)
+            if out is not None:
+                raise CnnkitError("--eval prints a table and draws no picture; drop -o/--out, or attack one IMAGE")
         subject = open_from_cli(source, weights, device)
         if evaluate is not None:
             _evaluate(subject, evaluate, method, eps, steps, step_size, target, seed, as_json)

@@ -17,7 +17,22 @@ WEIGHTS = typer.Option(
     None, "--weights", help="For a zoo name: torchvision weights (IMAGENET1K_V1, DEFAULT) or a weights file."
 )
 DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or mps.")
-OUT = typer.Option(None, "--out", "-o", help="PNG to write (default: RUN/interpret/<method>-<image>.png).")
+
+
+def _png_out(value: Path | None) -> Path | None:
+    """-o/--out's check, run while the options are parsed, so before any work: a .png
+    file name, not a folder (CnnkitError otherwise)."""
+    if value is None:
+        return None
+    from cnnkit.data.images import check_png_path
+
+    return check_png_path(value, "-o/--out")
+
+
+OUT = typer.Option(
+    None, "--out", "-o", callback=_png_out,
+    help="PNG file to write, ending in .png (default: RUN/interpret/<method>-<image>.png).",
+)
 JSON = typer.Option(False, "--json", help="Print the numbers as JSON instead of text.")
 SEED = typer.Option(0, "--seed", help="Seed for every random choice (same seed, same picture).")
 

@@ -32,7 +32,9 @@ def register(group: typer.Typer) -> None:
             None, "--class", help="Class name or index, a comma list, or 'all' (a grid of every class)."
         ),
         layer: str | None = typer.Option(None, "--layer", help="Layer whose channel(s) to excite (see `interpret layers`)."),
-        channel: str = typer.Option("all", "--channel", help="With --layer: a channel index, a comma list, or 'all'."),
+        channel: str | None = typer.Option(
+            None, "--channel", help="With --layer only: a channel index, a comma list, or 'all' [default: all]."
+        ),
         steps: int = typer.Option(200, "--steps", help="Adam steps."),
         lr: float | None = typer.Option(None, "--lr", help="Adam learning rate (default 0.05)."),
         prior: str = typer.Option(
@@ -63,9 +65,17 @@ def register(group: typer.Typer) -> None:
             maximize_figure,
         )
         from cnnkit.interpret.plots import write
+        from cnnkit.numbers import check_range
 
         if (target_class is None) == (layer is None):
             raise CnnkitError("give either --class C|all or --layer L (with --channel K|all), not both or neither")
+        if target_class is not None and channel is not None:
+            # --channel picks channels of --layer; a class logit has none
+            raise CnnkitError("--class and --channel exclude each other: --channel goes with --layer L; "
+                              "drop --channel, or use --layer instead of --class")
+        check_range("--steps", steps, 1, integer=True)
+        if lr is not None:
+            check_range("--lr", lr, 0, strict=True)
         subject = open_from_cli(source, weights, device)
         options: dict[str, Any] = {"steps": steps, "prior": prior}
         if lr is not None:
@@ -77,7 +87,7 @@ def register(group: typer.Typer) -> None:
             stem = f"maximize-class-{_safe(stem)}"
         else:
             assert layer is not None
-            wanted = _targets(channel)
+            wanted = _targets(channel or "all")
             channels = None if wanted is None else [_channel_number(c) for c in wanted]
             result = maximize_channels(subject, layer, channels, seed=seed, **options)
             stem = f"maximize-{_safe(layer)}-{'all' if channels is None else '-'.join(map(str, channels))}"
@@ -131,10 +141,15 @@ def register(group: typer.Typer) -> None:
             open_from_cli,
             output_path,
         )
+        from cnnkit.interpret.dream import (
+            check_settings,
+            dream_figure,
+            load_dream_image,
+        )
         from cnnkit.interpret.dream import dream as run_dream
-        from cnnkit.interpret.dream import dream_figure, load_dream_image
         from cnnkit.interpret.plots import write
 
+        check_settings(octaves=octaves, octave_scale=octave_scale, steps=steps, lr=lr, size=size)
         subject = open_from_cli(source, weights, device)
         subject.layer(layer)  # a bad name fails before the image is read
         pixels, _label = load_dream_image(subject, image, size=size)

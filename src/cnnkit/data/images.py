@@ -16,6 +16,10 @@ Used by ``folder:`` datasets and by ``cnnkit predict``. The conversion, step by 
 
 from __future__ import annotations
 
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +31,18 @@ from cnnkit.errors import DataError
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm"}
 )
+
+
+@contextmanager
+def quiet_size_warning() -> Iterator[None]:
+    """Silence Pillow's two-line DecompressionBombWarning inside the block: Pillow decodes
+    images of 1-2x its pixel limit anyway, so the warning only leaks to the terminal.
+    Larger images still raise DecompressionBombError, which callers report in one line."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield
 
 
 def _high_depth_to_l(image: object) -> object:
@@ -92,7 +108,7 @@ def load_image(path: str | Path, *, input_shape: tuple[int, ...]) -> Tensor:
     if not path.is_file():
         raise DataError(f"{path}: not a file (a folder?); give an image file")
     try:
-        with Image.open(path) as opened:
+        with quiet_size_warning(), Image.open(path) as opened:
             opened.load()  # decode now so truncated files fail here
             image = ImageOps.exif_transpose(opened) or opened
             image = _cover_and_crop(_to_mode(image, channels), height, width)
@@ -100,11 +116,34 @@ def load_image(path: str | Path, *, input_shape: tuple[int, ...]) -> Tensor:
     except UnidentifiedImageError:
         raise DataError(f"{path}: not an image Pillow can read (PNG, JPEG, BMP, GIF, TIFF, WebP ...)") from None
     except Image.DecompressionBombError as err:
-        raise DataError(f"{path}: refused as too large to decode safely ({err})") from None
+        raise DataError(f"{path}: refused as too large to decode safely ({err}); scale it down first") from None
     except (OSError, ValueError, SyntaxError) as err:
         raise DataError(f"{path}: damaged or truncated image ({err}); re-export or replace the file") from None
     tensor = torch.from_numpy(array)
     return tensor.unsqueeze(0) if tensor.dim() == 2 else tensor.permute(2, 0, 1).contiguous()  # (H, W, C) -> (C, H, W)
+
+
+def check_png_path(path: str | Path, option: str) -> Path:
+    """``path`` when a PNG can be written there: it ends in .png (any case), is not a folder,
+    and its nearest existing folder is a folder this process may write in (missing folders
+    below it are created when the PNG is written). DataError naming ``option`` (e.g.
+    "-o/--out") otherwise, so a command checks its output before its work instead of
+    failing after it, or writing PNG bytes under another name."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{option} {path} is a folder; give a file name ending in .png, e.g. {path / 'picture.png'}")
+    if path.suffix.lower() != ".png":
+        raise DataError(f"{option} must name a .png file (the picture is written as PNG), got {str(path)!r}; "
+                        f"e.g. {path.with_suffix('.png') if path.name not in ('', '.', '..') else 'picture.png'}")
+    folder = path.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise DataError(f"{option} {path}: {folder} is a file, not a folder; give a path in a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DataError(f"{option} {path}: cannot write in {folder} (permission denied); "
+                        "give a path in a folder you can write to")
+    return path
 
 
 def write_png(image: Tensor, path: str | Path) -> Path:

@@ -30,6 +30,7 @@ from torch import Tensor
 
 from cnnkit.errors import CnnkitError, ShapeError
 from cnnkit.interpret.subject import Subject
+from cnnkit.numbers import check_range
 
 METHODS = ("fgsm", "pgd")
 
@@ -45,6 +46,15 @@ def eps_fraction(eps: float, *, what: str = "eps") -> float:
             f"{what} must be between 0 and 255 pixel levels (e.g. 8 for 8/255), got {eps}"
         )
     return value / 255.0
+
+
+def check_pgd(steps: int, step_size: float | None) -> None:
+    """CnnkitError naming the option unless ``steps`` is a whole number >= 1 and
+    ``step_size`` is None (the default, 2.5 * eps / steps) or in (0, 255] pixel levels:
+    a step of 0 would never move the image."""
+    check_range("--steps", steps, 1, integer=True)
+    if step_size is not None:
+        check_range("--step-size", step_size, 0, 255, strict=True)
 
 
 @contextmanager
@@ -153,9 +163,8 @@ def pgd(
     iterate with the highest loss (lowest for ``targeted``) is returned.
     """
     radius = eps_fraction(eps)
-    if steps < 1:
-        raise CnnkitError(f"--steps must be at least 1, got {steps}")
-    step = eps_fraction(step_size, what="--step-size") if step_size is not None else 2.5 * radius / steps
+    check_pgd(steps, step_size)
+    step = eps_fraction(step_size) if step_size is not None else 2.5 * radius / steps
     pixels = check_pixels(subject, pixels)
     labels = check_labels(subject, labels, pixels.shape[0])
     forward = pixel_logits(subject)

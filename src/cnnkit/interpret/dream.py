@@ -27,6 +27,7 @@ from cnnkit.errors import CnnkitError
 from cnnkit.interpret import regularize as R
 from cnnkit.interpret.maximize import layer_output
 from cnnkit.interpret.subject import Subject
+from cnnkit.numbers import check_range
 
 
 @dataclass
@@ -44,13 +45,24 @@ class Dream:
     sizes: list[tuple[int, int]] = field(default_factory=list)
 
 
+def check_settings(*, octaves: int = 4, octave_scale: float = 1.4, steps: int = 10, lr: float = 0.02,
+                   size: int | None = None) -> None:
+    """CnnkitError naming the option for a setting :func:`dream` cannot use (the CLI calls
+    this before any work): whole ``octaves`` and ``steps`` >= 1, a finite ``octave_scale``
+    > 1 (each octave that much larger), a finite ``lr`` > 0 and, when given, a whole
+    ``size`` >= 8 pixels. None (not 0) means the default size."""
+    check_range("--octaves", octaves, 1, integer=True)
+    check_range("--octave-scale", octave_scale, 1, strict=True)
+    check_range("--steps", steps, 1, integer=True)
+    check_range("--lr", lr, 0, strict=True)
+    if size is not None:
+        check_range("--size", size, 8, integer=True)
+
+
 def octave_sizes(height: int, width: int, *, octaves: int, scale: float, smallest: int) -> list[tuple[int, int]]:
     """(H, W) per octave, small to large, ending at (height, width); octaves whose shorter
     side would fall below ``smallest`` are dropped (the network needs some input)."""
-    if octaves < 1:
-        raise CnnkitError(f"octaves must be at least 1, got {octaves}")
-    if scale <= 1:
-        raise CnnkitError(f"octave scale must be above 1 (each octave this much larger), got {scale}")
+    check_settings(octaves=octaves, octave_scale=scale)
     sizes = []
     for k in range(octaves - 1, -1, -1):
         h, w = round(height / scale**k), round(width / scale**k)
@@ -109,10 +121,7 @@ def dream(
             f"dream takes pixels of shape (N, {channels}, H, W) for {subject.name}, got {tuple(pixels.shape)}; "
             "load files with Subject.load_image"
         )
-    if steps < 1:
-        raise CnnkitError(f"steps must be at least 1, got {steps}")
-    if not lr > 0:
-        raise CnnkitError(f"the step size lr must be positive (Deep Dream ascends), got {lr}")
+    check_settings(octaves=octaves, octave_scale=octave_scale, steps=steps, lr=lr)
     height, width = pixels.shape[2:]
     if max(height, width) > MAX_ASPECT * min(height, width):
         raise CnnkitError(
@@ -163,9 +172,8 @@ def load_dream_image(subject: Subject, ref: str, *, size: int | None = None) -> 
 
     from cnnkit.data.images import load_image
 
-    size = size or default_size(subject)
-    if size < 8:
-        raise CnnkitError(f"--size must be at least 8 pixels, got {size}")
+    check_settings(size=size)
+    size = default_size(subject) if size is None else size  # an explicit 0 is an error, not the default
     channels = subject.input_shape[0]
     path = Path(ref)
     if path.is_file():
@@ -189,7 +197,9 @@ def _file_size(path: Any) -> tuple[int, int]:
     try:
         from PIL import Image, ImageOps
 
-        with Image.open(path) as opened:
+        from cnnkit.data.images import quiet_size_warning
+
+        with quiet_size_warning(), Image.open(path) as opened:
             w, h = (ImageOps.exif_transpose(opened) or opened).size
         return h, w
     except Exception:  # noqa: BLE001 - load_image gives the one-line reason

@@ -40,6 +40,7 @@ from torch import Tensor, nn
 from cnnkit.errors import CnnkitError
 from cnnkit.interpret import regularize as R
 from cnnkit.interpret.subject import Subject
+from cnnkit.numbers import check_range
 
 PRIORS = ("auto", "data", "pixels")
 
@@ -65,14 +66,12 @@ class Settings:
     def checked(self) -> Settings:
         if self.prior not in PRIORS:
             raise CnnkitError(f"unknown prior {self.prior!r}; choose one of: {', '.join(PRIORS)}")
-        if self.steps < 1:
-            raise CnnkitError(f"steps must be at least 1, got {self.steps}")
-        if not 0 < self.resolution <= 1:
-            raise CnnkitError(f"resolution must be in (0, 1], got {self.resolution}")
-        if self.components < 1:
-            raise CnnkitError(f"components must be at least 1, got {self.components}")
-        if not self.lr > 0:
-            raise CnnkitError(f"the learning rate must be positive (it is an ascent), got {self.lr}")
+        check_range("steps", self.steps, 1, integer=True)
+        check_range("resolution", self.resolution, 0, 1, strict=True)
+        check_range("components", self.components, 1, integer=True)
+        check_range("lr", self.lr, 0, strict=True)  # an ascent: inf or nan would make NaN images
+        for name in ("tv", "l2", "centre", "start_noise"):
+            check_range(name, getattr(self, name), 0)
         if len(self.blur_sigma) != 2 or not all(s > 0 for s in self.blur_sigma):
             raise CnnkitError(f"blur_sigma is (first, last), both positive, got {self.blur_sigma}")
         return self

@@ -93,12 +93,16 @@ class Subject:
         image (0-based) of that split of the run's own dataset, whose label comes along.
         """
         text = str(ref)
-        split, _, number = text.partition(":")
-        if split in SPLIT_NAMES and number.isdigit() and not Path(text).exists():
+        split, colon, number = text.partition(":")
+        # "test:..." is a split reference unless a file of that name exists
+        if split in SPLIT_NAMES and colon and not Path(text).exists():
             part = self.dataset_split(split)
-            index = int(number)
-            if index >= len(part):
-                raise CnnkitError(f"{text}: the {split} split has {len(part)} images (0..{len(part) - 1})")
+            index = int(number) if number.isascii() and number.isdigit() else -1  # "abc", "-1", "1.5": none
+            if not 0 <= index < len(part):
+                raise CnnkitError(
+                    f"{text}: N in {split}:N must be a whole number from 0 to {len(part) - 1} "
+                    f"(the {split} split has {len(part)} images)"
+                )
             return part.x[index], int(part.y[index])
         return self.load_image(text), None
 
@@ -234,8 +238,10 @@ def _conversion_note(path: str | Path, input_shape: tuple[int, int, int]) -> str
     model's size and mode, else None (reads only the file's header)."""
     from PIL import Image
 
+    from cnnkit.data.images import quiet_size_warning
+
     channels, height, width = input_shape
-    with Image.open(path) as opened:
+    with quiet_size_warning(), Image.open(path) as opened:
         (w, h), mode = opened.size, opened.mode
     same_mode = mode == ("L" if channels == 1 else "RGB")
     if (w, h) == (width, height) and same_mode:

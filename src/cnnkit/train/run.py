@@ -281,6 +281,8 @@ class RunDir:
         """The metadata stored in model.safetensors (reads only the header)."""
         from safetensors import safe_open
 
+        from cnnkit.train.run_header import wrong_kind_error
+
         path = self._model_path()
         try:
             with safe_open(str(path), framework="pt") as handle:
@@ -288,11 +290,15 @@ class RunDir:
                 raw = header.get(METADATA_KEY)
         except Exception as err:  # safetensors raises several types for damaged files
             raise RunError(f"{path} is corrupt or not a safetensors file ({err}); retrain or restore it") from None
+        if raw is None and "cnnkit_detect" in header:  # written by `cnnkit detect train`
+            raise RunError(
+                f"{self.path} is a detection run; use `cnnkit detect eval` / `cnnkit detect predict` on it"
+            )
+        # faces and localizer runs (the latter also under "cnnkit") name the command that wrote them
+        wrong = wrong_kind_error(self.path, header, METADATA_KEY)
+        if wrong is not None:
+            raise wrong
         if raw is None:
-            if "cnnkit_detect" in header:  # written by `cnnkit detect train`
-                raise RunError(
-                    f"{self.path} is a detection run; use `cnnkit detect eval` / `cnnkit detect predict` on it"
-                )
             raise RunError(f"{path} has no cnnkit metadata; it was not written by `cnnkit train`")
         try:
             meta = ModelMetadata.from_json(raw)

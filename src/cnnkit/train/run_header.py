@@ -2,24 +2,70 @@
 
 Every cnnkit command that writes a run stores its JSON description under its own key of
 the safetensors header: ``cnnkit`` (``cnnkit train``: a classifier), ``cnnkit_detect``
-(``cnnkit detect train``), ``cnnkit_faces`` (``cnnkit faces train``). A command handed
-another command's run says which one wrote it and which command to use instead.
+(``cnnkit detect train``), ``cnnkit_faces`` (``cnnkit faces train``). ``cnnkit detect
+localize`` also writes under ``cnnkit``, but its JSON carries ``"format":
+"cnnkit-localizer/N"``, which tells it apart. A command handed another command's run says
+which one wrote it and what to use instead.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from cnnkit.errors import RunError
 
 MODEL_FILE = "model.safetensors"
+LOCALIZER = "localizer"  # a kind, not a header key: a "cnnkit" entry in the localizer format
+LOCALIZER_FORMAT = "cnnkit-localizer/"
 
-# metadata key -> (what the run is, the commands that use it)
+# kind (the metadata key, or LOCALIZER) -> (what the run is, what to do with it instead)
 RUN_KINDS: dict[str, tuple[str, str]] = {
-    "cnnkit": ("a classifier run (from `cnnkit train`)", "`cnnkit eval`/`cnnkit predict`"),
-    "cnnkit_detect": ("a detector run (from `cnnkit detect train`)", "`cnnkit detect eval`/`cnnkit detect predict`"),
-    "cnnkit_faces": ("a face embedding run (from `cnnkit faces train`)", "`cnnkit faces eval`/`verify`/`identify`"),
+    "cnnkit": ("a classifier run (from `cnnkit train`)", "use `cnnkit eval`/`cnnkit predict` on it"),
+    "cnnkit_detect": ("a detector run (from `cnnkit detect train`)",
+                      "use `cnnkit detect eval`/`cnnkit detect predict` on it"),
+    "cnnkit_faces": ("a face embedding run (from `cnnkit faces train`)",
+                     "use `cnnkit faces eval`/`verify`/`identify` on it"),
+    LOCALIZER: ("a localizer run (from `cnnkit detect localize`)",
+                "load it in Python with cnnkit.detect.localize_fit.load_localizer (no command reads it back)"),
 }
+
+
+def run_kind(header: Mapping[str, str]) -> str | None:
+    """The RUN_KINDS key of the command that wrote a safetensors ``header`` (its metadata
+    dict), or None when no cnnkit command wrote it."""
+    if _is_localizer(header.get("cnnkit")):
+        return LOCALIZER
+    return next((key for key in RUN_KINDS if key in header), None)
+
+
+def _is_localizer(raw: str | None) -> bool:
+    """True for a "cnnkit" entry written by `cnnkit detect localize` (JSON with its format)."""
+    if raw is None:
+        return False
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and str(data.get("format", "")).startswith(LOCALIZER_FORMAT)
+
+
+def _command(kind: str) -> str:
+    """'`cnnkit train`' for "cnnkit": the command that writes runs of ``kind``."""
+    return RUN_KINDS[kind][0].split("from ")[1].rstrip(")")
+
+
+def wrong_kind_error(run: Path, header: Mapping[str, str], wanted: str) -> RunError | None:
+    """A RunError (to raise) when ``header`` belongs to a run of another kind than ``wanted``
+    (a RUN_KINDS key): it names the command that wrote the run and what to use instead.
+    None when the run is of the wanted kind, or when no cnnkit command wrote it."""
+    kind = run_kind(header)
+    if kind is None or kind == wanted:
+        return None
+    what, advice = RUN_KINDS[kind]
+    wanted_what = RUN_KINDS[wanted][0].split(" (")[0]
+    return RunError(f"{run} is {what}, not {wanted_what}; give a run from {_command(wanted)}, or {advice}")
 
 
 def read_run_header(path: str | Path, *, key: str) -> str:
@@ -30,8 +76,7 @@ def read_run_header(path: str | Path, *, key: str) -> str:
     """
     from safetensors import safe_open
 
-    producer, _ = RUN_KINDS[key]
-    command = producer.split("from ")[1].rstrip(")")
+    command = _command(key)
     run = Path(path)
     if not run.is_dir():
         raise RunError(f"no run directory at {run}; give the folder {command} --out wrote")
@@ -46,11 +91,10 @@ def read_run_header(path: str | Path, *, key: str) -> str:
             header = handle.metadata() or {}
     except Exception as err:  # noqa: BLE001 -- safetensors raises several types for damaged files
         raise RunError(f"{model} is corrupt or not a safetensors file ({err}); retrain or restore it") from None
+    wrong = wrong_kind_error(run, header, key)
+    if wrong is not None:
+        raise wrong
     raw = header.get(key)
     if raw is None:
-        for other, (what, use) in RUN_KINDS.items():
-            if other != key and other in header:
-                raise RunError(f"{run} is {what}, not {producer.split(' (')[0]}; use {use} on it, "
-                               f"or give a run from {command}")
         raise RunError(f"{model} has no cnnkit metadata for this command; it was not written by {command}")
     return raw
