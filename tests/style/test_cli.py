@@ -57,7 +57,7 @@ def test_bad_inputs(run_cli: Call, pictures: dict[str, Path], tmp_path: Path) ->
     code, _, stderr = run_cli(["style", pictures["content"], pictures["style"], *common, "--style-layers", "conv9_1"])
     assert code == 2 and "no layer 'conv9_1'" in stderr and "did you mean" in stderr
     code, _, stderr = run_cli(["style", pictures["content"], pictures["style"], "-o", tmp_path / "x.jpg"])
-    assert code == 2 and "ending in .png" in stderr
+    assert code == 2 and "must name a .png file" in stderr
     code, _, stderr = run_cli(["style", pictures["content"], pictures["style"], *common, "--init", "zeros"])
     assert code == 2 and "zeros" in stderr  # click's own choice error
 

@@ -125,7 +125,7 @@ def test_bad_choices(tiny: FeatureExtractor, pictures: dict[str, Path]) -> None:
         style_transfer(*args, extractor=tiny, size=32, steps=1, init="zeros")
     with pytest.raises(CnnkitError, match="unknown optimizer"):
         style_transfer(*args, extractor=tiny, size=32, steps=1, optimizer="sgd")
-    with pytest.raises(CnnkitError, match="alpha must be >= 0"):
+    with pytest.raises(CnnkitError, match="alpha must be a finite number >= 0"):
         style_transfer(*args, extractor=tiny, size=32, steps=1, alpha=-1)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+THREADS_HELP = "CPU threads, 0 .. 4 per core [default 0: every core]"
 DATA_HELP = "scenes (generated), yolo:PATH (YOLO-layout folder) or coco:PATH (COCO instances json)."
 
 
@@ -34,12 +35,12 @@ def register(group: typer.Typer) -> None:
         data: str = typer.Option("scenes", "--data", "-d", help=DATA_HELP),
         epochs: int = typer.Option(12, "--epochs", "-e", min=1, help="Passes over the training images."),
         batch_size: int = typer.Option(32, "--batch-size", "-b", min=1, help="Images per step."),
-        lr: float = typer.Option(3e-3, "--lr", min=0.0, help="Peak one-cycle learning rate (AdamW)."),
+        lr: float = typer.Option(3e-3, "--lr", help="Peak one-cycle learning rate (AdamW)."),
         anchors: int = typer.Option(5, "--anchors", min=1, help="Anchor boxes per cell, by k-means on the training boxes."),
         grid: int = typer.Option(0, "--grid", min=0, help="S x S grid; 0 (default) keeps the trunk's own grid (12x12 for quicknet on 96x96 scenes)."),
         head_width: int = typer.Option(64, "--head-width", min=1, help="Channels of the head's 3x3 convolution."),
-        ema: float = typer.Option(0.1, "--ema", min=0.0, max=1.0,
-                                  help="Weight average horizon as a share of all steps (0: off)."),
+        ema: float = typer.Option(0.1, "--ema",
+                                  help="Weight average horizon as a share of all steps, 0..1 (0: off)."),
         scenes: int = typer.Option(3000, "--scenes", min=1, help="Generated training scenes (--data scenes)."),
         val_scenes: int = typer.Option(200, "--val-scenes", min=1, help="Generated validation scenes."),
         test_scenes: int = typer.Option(500, "--test-scenes", min=1, help="Generated test scenes."),
@@ -49,8 +50,8 @@ def register(group: typer.Typer) -> None:
         val_fraction: float = typer.Option(0.1, "--val-fraction", help="Share of an unsplit yolo:/coco: set for val."),
         test_fraction: float = typer.Option(0.1, "--test-fraction", help="Share of an unsplit yolo:/coco: set for test."),
         seed: int = typer.Option(0, "--seed", help="Seed for scenes, splits, anchors, initialization and batches."),
-        threads: int = typer.Option(0, "--threads", min=0,
-                                    help="CPU threads [default 0: every core]; 1 leaves a core free."),
+        threads: int = typer.Option(0, "--threads",
+                                    help=THREADS_HELP + "; 1 leaves a core free."),
     ) -> None:
         """Train a YOLO-style detector and write a run directory.
 
@@ -90,7 +91,7 @@ def register(group: typer.Typer) -> None:
                                            help=DATA_HELP + " [default: the run's own data, test split]"),
         split: str = typer.Option("test", "--split", "-s", help="test, val or train."),
         as_json: bool = typer.Option(False, "--json", help="Print the full result (per-class AP, PR curves) as JSON."),
-        threads: int = typer.Option(0, "--threads", min=0, help="CPU threads [default 0: every core]."),
+        threads: int = typer.Option(0, "--threads", help=THREADS_HELP + "."),
     ) -> None:
         """Evaluate a detection run: mAP@0.5, COCO mAP@[.5:.95] and per-class AP.
 
@@ -112,9 +113,10 @@ def register(group: typer.Typer) -> None:
         from cnnkit.cli.common import print_json
         from cnnkit.detect.data import DataOptions, resolve_data
         from cnnkit.detect.run import load_detector
-        from cnnkit.detect.run_train import evaluate, torch_threads
+        from cnnkit.detect.run_train import check_threads, evaluate, torch_threads
         from cnnkit.errors import CnnkitError
 
+        check_threads(threads)
         if split not in ("test", "val", "train"):
             raise CnnkitError(f"--split must be test, val or train, got {split!r}")
         loaded = load_detector(run)
@@ -168,8 +170,11 @@ def register(group: typer.Typer) -> None:
 
         from cnnkit.cli.common import print_json
         from cnnkit.detect.run import load_detector
-        from cnnkit.detect.run_train import predict_files
+        from cnnkit.detect.run_train import picture_paths, predict_files
+        from cnnkit.numbers import check_range
 
+        check_range("--conf", conf, 0, 1)
+        picture_paths(images, out)  # a bad -o fails before the run loads
         loaded = load_detector(run)
         results = predict_files(loaded, images, out, conf=conf, class_agnostic=not per_class_nms)
         if as_json:

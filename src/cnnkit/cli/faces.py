@@ -57,17 +57,17 @@ def _register_train_eval(group: typer.Typer) -> None:
         dim: int = typer.Option(128, "--dim", min=1, help="Embedding size d."),
         p: int = typer.Option(8, "--p", min=2, help="Identities per batch (P of P x K)."),
         k: int = typer.Option(16, "--k", min=2, help="Images per identity in a batch (K of P x K)."),
-        lr: float = typer.Option(3e-3, "--lr", min=0.0, help="Peak one-cycle learning rate (AdamW)."),
+        lr: float = typer.Option(3e-3, "--lr", help="Peak one-cycle learning rate (AdamW)."),
         loss: str = typer.Option("triplet", "--loss", help="triplet or contrastive."),
         mining: str = typer.Option("semi_hard", "--mining", help="random, batch_all, batch_hard or semi_hard."),
-        margin: float = typer.Option(0.2, "--margin", min=0.0, help="Margin alpha, in squared-distance units."),
+        margin: float = typer.Option(0.2, "--margin", help="Margin alpha, in squared-distance units."),
         per_identity: int | None = typer.Option(None, "--per-identity", min=2, help="At most this many images per identity."),
         image_size: int | None = typer.Option(None, "--image-size", min=8, help="Side of the images [default: the data's]."),
         tau_rule: str = typer.Option("accuracy", "--tau-rule", help="Choose tau for best accuracy, or 'far'."),
-        target_far: float = typer.Option(1e-3, "--target-far", min=0.0, max=1.0, help="FAR for --tau-rule far."),
+        target_far: float = typer.Option(1e-3, "--target-far", help="FAR (0..1) for --tau-rule far."),
         pairs: int = typer.Option(3000, "--pairs", min=1, help="Same (and as many different) pairs to validate and test."),
         seed: int = typer.Option(0, "--seed", help="Seed for splits, pairs, initialization and batches."),
-        threads: int = typer.Option(0, "--threads", min=0, help="CPU threads [default 0: every core]."),
+        threads: int = typer.Option(0, "--threads", help="CPU threads, 0 .. 4 per core [default 0: every core]."),
     ) -> None:
         """Train an embedding with the triplet loss and write a run directory.
 

@@ -25,6 +25,14 @@ def _embed_files(loaded: Any, paths: list[Path]) -> tuple[list[tuple[Path, Any]]
     return good, bad
 
 
+def _check_tau(tau: float | None) -> None:
+    """CnnkitError unless ``tau`` is None (the run's) or a finite distance >= 0."""
+    from cnnkit.numbers import check_range
+
+    if tau is not None:
+        check_range("--tau", tau, 0)
+
+
 def register(group: typer.Typer) -> None:
     """Add ``verify``, ``enroll`` and ``identify`` to the ``cnnkit faces`` group."""
 
@@ -33,7 +41,7 @@ def register(group: typer.Typer) -> None:
         run: Path = typer.Argument(..., metavar="RUN", help="A run directory from `cnnkit faces train`."),
         first: Path = typer.Argument(..., metavar="A", help="An image file."),
         second: Path = typer.Argument(..., metavar="B", help="Another image file."),
-        tau: float | None = typer.Option(None, "--tau", min=0.0, help="Threshold [default: the run's]."),
+        tau: float | None = typer.Option(None, "--tau", help="Threshold, >= 0 [default: the run's]."),
         as_json: bool = typer.Option(False, "--json", help="Print {a, b, distance, tau, same} as JSON."),
     ) -> None:
         """1:1 verification: are A and B the same identity? Same when d = ||f(A) - f(B)||^2 <= tau.
@@ -50,6 +58,7 @@ def register(group: typer.Typer) -> None:
         from cnnkit.errors import DataError
         from cnnkit.faces.run import load_embedder
 
+        _check_tau(tau)
         loaded = load_embedder(run)
         good, bad = _embed_files(loaded, [first, second])
         if bad:
@@ -69,7 +78,7 @@ def register(group: typer.Typer) -> None:
         run: Path = typer.Argument(..., metavar="RUN", help="A run directory from `cnnkit faces train`."),
         gallery: Path = typer.Option(..., "--gallery", "-g", help="Folder with one sub-folder of images per identity."),
         out: Path = typer.Option(..., "--out", "-o", help="Gallery file to write, e.g. gallery.json."),
-        tau: float | None = typer.Option(None, "--tau", min=0.0, help="Threshold stored in the gallery [default: the run's]."),
+        tau: float | None = typer.Option(None, "--tau", help="Threshold (>= 0) stored in the gallery [default: the run's]."),
     ) -> None:
         """Enroll K identities (one or a few images each) into a gallery file for `identify`.
 
@@ -83,10 +92,12 @@ def register(group: typer.Typer) -> None:
         Output:
           enrolled 3 identities from 3 images of people -> gallery.json (tau 0.0047)
         """
-        from cnnkit.faces.gallery import enroll, save_gallery
+        from cnnkit.faces.gallery import check_gallery_path, enroll, save_gallery
         from cnnkit.faces.identity_folder import load_identity_folder
         from cnnkit.faces.run import load_embedder
 
+        _check_tau(tau)
+        check_gallery_path(out)  # before any work: -o photo.png would be overwritten with JSON
         loaded = load_embedder(run)
         people = load_identity_folder(gallery, input_shape=loaded.metadata.input_shape)
         emb = loaded.net.embed(people.images).cpu()

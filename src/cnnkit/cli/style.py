@@ -34,10 +34,10 @@ STYLE = typer.Argument(..., metavar="STYLE", help="The picture whose style to co
 OUT = typer.Option(..., "--out", "-o", help="PNG file to write.", show_default=False)
 SIZE = typer.Option(512, "--size", min=16, help="Longer side of the result in pixels (both images are scaled to it).")
 STEPS = typer.Option(300, "--steps", min=0, help="Optimizer steps (one forward/backward pass each).")
-ALPHA = typer.Option(1.0, "--alpha", min=0, help="Weight of the content cost.")
-BETA = typer.Option(None, "--beta", min=0, help="Weight of the style cost (default: set from --balance).")
+ALPHA = typer.Option(1.0, "--alpha", help="Weight of the content cost, >= 0.")
+BETA = typer.Option(None, "--beta", help="Weight of the style cost, >= 0 (default: set from --balance).")
 BALANCE = typer.Option(
-    DEFAULT_BALANCE, "--balance", min=0,
+    DEFAULT_BALANCE, "--balance",
     help="Without --beta: how much the style outweighs the content, as a ratio of their costs for a "
     "blank image (beta = balance * alpha * R_content / R_style).",
 )
@@ -46,12 +46,12 @@ STYLE_LAYERS = typer.Option(
     None, "--style-layers",
     help="Comma list, optional weights after ':' (default conv1_1,conv2_1,conv3_1,conv4_1,conv5_1).",
 )
-TV = typer.Option(0.0, "--tv", min=0, help="Weight of the total-variation (smoothness) cost.")
+TV = typer.Option(0.0, "--tv", help="Weight of the total-variation (smoothness) cost, >= 0.")
 PRESERVE_COLOR = typer.Option(False, "--preserve-color", help="Keep the content photo's colours.")
 INIT = typer.Option(Init.content, "--init", help="Start from the content image or from seeded noise.")
 SEED = typer.Option(0, "--seed", help="Seed for the noise and for random weights.")
 OPTIMIZER = typer.Option(Optim.lbfgs, "--optimizer", help="L-BFGS (as Gatys et al.) or Adam.")
-LR = typer.Option(None, "--lr", min=0, help="Step size (default 1 for L-BFGS, 0.02 for Adam).")
+LR = typer.Option(None, "--lr", help="Step size, > 0 (default 1 for L-BFGS, 0.02 for Adam).")
 MODEL = typer.Option("vgg19", "--model", help="Network that measures content and style: a zoo name or a run directory.")
 WEIGHTS = typer.Option(None, "--weights", help="torchvision weights name (IMAGENET1K_V1) or a local .pth/.safetensors file.")
 ALLOW_RANDOM = typer.Option(
@@ -159,12 +159,13 @@ def register(app: typer.Typer) -> None:
           cnnkit style photo.jpg brick.png -o out.png --size 64 --allow-random-weights  # offline
         """
         from cnnkit.cli.common import print_json
-        from cnnkit.errors import CnnkitError
         from cnnkit.style import style_transfer
+        from cnnkit.style.images import check_output
+        from cnnkit.style.transfer import check_numbers
         from cnnkit.train.device import choose_device
 
-        if out.suffix.lower() != ".png":
-            raise CnnkitError(f"-o {out}: the result is written as PNG; give a file name ending in .png")
+        check_output(out)  # a bad -o fails now, not after the whole optimization
+        check_numbers(size=size, steps=steps, alpha=alpha, beta=beta, balance=balance, tv=tv, lr=lr)
 
         def warn(note: str) -> None:
             print(f"warning: {note}", file=sys.stderr, flush=True)

@@ -7,6 +7,7 @@ users' annotations and ``detect predict`` output alike.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -17,6 +18,7 @@ from torch import Tensor
 
 from cnnkit.errors import DataError
 
+MIN_INCHES = 2.0  # shortest side of a draw_detections figure
 _MARKERS = "o^s*Dvph"  # one marker per landmark index (cycled), so the order is visible
 
 
@@ -116,13 +118,18 @@ def draw_detections(
     """One image (C, H, W) with its boxes (K, 4) xyxy pixels, labels (K,), optional scores (K,)
     (shown after the class name) and landmarks (K, P, 2); ``size`` inches on the longer side."""
     h, w = image.shape[-2], image.shape[-1]
-    fig = Figure(figsize=(size * w / max(h, w), size * h / max(h, w) + 0.3))
+    # A sliver (1 x 5000 pixels) would give a figure under one pixel wide, which cannot be saved.
+    width, height = (max(MIN_INCHES, size * side / max(h, w)) for side in (w, h))
+    fig = Figure(figsize=(width, height + 0.3))
     ax = fig.add_subplot(1, 1, 1)
     draw_on_axes(ax, image, boxes, labels, classes=classes, scores=scores, landmarks=landmarks,
                  landmark_names=landmark_names, title=title)  # fmt: skip
     if landmark_names and landmarks is not None and landmarks.numel():
         _landmark_legend(fig, landmark_names)
-    fig.tight_layout()
+    with warnings.catch_warnings():
+        # On a tiny or sliver image the title may not fit the margins; the picture is still fine.
+        warnings.filterwarnings("ignore", message="Tight layout not applied", category=UserWarning)
+        fig.tight_layout()
     return fig
 
 

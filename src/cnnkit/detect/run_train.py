@@ -16,7 +16,9 @@ restored afterwards.
 
 from __future__ import annotations
 
+import os
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -38,12 +40,14 @@ from cnnkit.detect.run import (
 from cnnkit.detect.sample import DetectionSet
 from cnnkit.detect.yolo_model import YoloDetector
 from cnnkit.errors import CnnkitError, DataError
+from cnnkit.numbers import check_range
 from cnnkit.train.run import RunDir
 
 EVAL_CONF = 0.01  # confidence floor for mAP: low, so the curve reaches high recall
 NMS_IOU = 0.45
 SHOW_CONF = 0.25  # confidence floor of the boxes drawn in predictions.png
 SHOWN_SCENES = 8
+THREADS_PER_CORE = 4  # --threads above this many per core only slows down (or exhausts libgomp)
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,18 @@ class TrainSettings:
     command: str = ""
 
 
+def max_threads() -> int:
+    """The largest ``--threads`` accepted: :data:`THREADS_PER_CORE` per core of this machine."""
+    return THREADS_PER_CORE * (os.cpu_count() or 1)
+
+
+def check_threads(threads: int | None) -> None:
+    """CnnkitError unless ``threads`` is None or 0 (every core) .. :func:`max_threads`: torch
+    segfaults or libgomp runs out of memory on a huge count."""
+    if threads is not None:
+        check_range("--threads", threads, 0, max_threads(), integer=True)
+
+
 @contextmanager
 def torch_threads(count: int | None) -> Iterator[None]:
     """Run the block with ``count`` intra-op threads (None or 0: leave as is), then restore."""
@@ -86,8 +102,9 @@ def train_run(out: str | Path, settings: TrainSettings, *, log: Callable[[str], 
     from cnnkit.detect.yolo_model import build_yolo
     from cnnkit.nn.build import looks_like_spec, model_entry, read_spec_text
 
-    if settings.epochs < 1 or settings.batch_size < 1 or settings.anchors < 1 or settings.lr <= 0:
-        raise CnnkitError("epochs, batch size and anchors must be at least 1 and lr positive; fix the options")
+    if settings.epochs < 1 or settings.batch_size < 1 or settings.anchors < 1:
+        raise CnnkitError("epochs, batch size and anchors must be at least 1; fix the options")
+    check_settings_numbers(settings)
     backbone = read_spec_text(settings.backbone) if looks_like_spec(settings.backbone) else settings.backbone
     if not looks_like_spec(backbone):
         model_entry(backbone)  # an unknown zoo name fails now, not after the data is made
@@ -140,6 +157,17 @@ def train_run(out: str | Path, settings: TrainSettings, *, log: Callable[[str], 
     log(f"test mAP@0.5 {_fmt(result['map_50'])}, mAP@[.5:.95] {_fmt(result['map'])}; "
         f"{result['images_per_second']:.0f} images/s; trained in {train_seconds:.0f}s; wrote {run.path}")
     return result
+
+
+def check_settings_numbers(settings: TrainSettings) -> None:
+    """CnnkitError for a non-finite or out-of-range float setting or thread count (an ``inf``
+    learning rate trains to NaN weights without a word), before any data is made."""
+    check_range("--lr", settings.lr, 0, strict=True)
+    check_range("--ema", settings.ema_horizon, 0, 1)
+    options = settings.data_options
+    check_range("--val-fraction", options.val_fraction, 0, 1, strict=True)
+    check_range("--test-fraction", options.test_fraction, 0, 1, strict=True)
+    check_threads(settings.threads)
 
 
 def _settings_dict(settings: TrainSettings) -> dict[str, Any]:
@@ -279,12 +307,17 @@ def letterbox(path: str | Path, *, channels: int, size: tuple[int, int]) -> tupl
     if not path.is_file():
         raise DataError(f"{path}: no such file" + ("" if not path.exists() else " (a folder?)"))
     try:
-        with Image.open(path) as opened:
-            opened.load()
-            image = _to_mode(ImageOps.exif_transpose(opened) or opened, channels)
+        with warnings.catch_warnings():
+            # Pillow warns on images of 1-2x its pixel limit and still decodes them; above 2x it refuses
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                opened.load()
+                image = _to_mode(ImageOps.exif_transpose(opened) or opened, channels)
     except UnidentifiedImageError:
         raise DataError(f"{path}: not an image Pillow can read (PNG, JPEG, BMP, ...)") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+    except Image.DecompressionBombError as err:  # as cnnkit.data.images.load_image says it
+        raise DataError(f"{path}: refused as too large to decode safely ({err}); scale it down first") from None
+    except (OSError, ValueError, SyntaxError) as err:
         raise DataError(f"{path}: damaged or truncated image ({err})") from None
     width, height = image.size  # type: ignore[attr-defined]
     out_h, out_w = size
@@ -303,6 +336,29 @@ def letterbox(path: str | Path, *, channels: int, size: tuple[int, int]) -> tupl
     return boxed, original, scale, (ox, oy)
 
 
+def picture_paths(paths: Sequence[str | Path], out_dir: str | Path) -> list[Path]:
+    """Where :func:`predict_files` draws each input: OUT_DIR/<stem>.png, or <stem>-<k>.png (k
+    the input's position) when an earlier input took that name. CnnkitError, before any work,
+    when OUT_DIR is a file or a picture would be written over one of the input files."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise CnnkitError(f"{out} is a file; give a folder for the pictures with -o")
+    inputs = {Path(p).resolve(): Path(p) for p in paths}
+    targets: list[Path] = []
+    for k, raw in enumerate(paths):
+        stem = Path(raw).stem
+        target = out / f"{stem}.png"
+        suffix = k
+        while target in targets:  # two files with one stem: keep both pictures
+            target = out / f"{stem}-{suffix}.png"
+            suffix += 1
+        if target.resolve() in inputs:
+            raise CnnkitError(f"-o {out}: the picture of {raw} would overwrite the input file "
+                              f"{inputs[target.resolve()]}; give another folder with -o")
+        targets.append(target)
+    return targets
+
+
 def predict_files(loaded: LoadedDetector, paths: Sequence[str | Path], out_dir: str | Path, *,
                   conf: float = 0.25, class_agnostic: bool = True) -> list[FileDetections]:
     """Detect objects in each file; draw OUT_DIR/<stem>.png per readable file. A file that
@@ -312,13 +368,11 @@ def predict_files(loaded: LoadedDetector, paths: Sequence[str | Path], out_dir: 
     from cnnkit.atomic import save_figure
     from cnnkit.detect.draw import draw_detections
 
-    if not 0 <= conf <= 1:
-        raise CnnkitError(f"--conf must be between 0 and 1, got {conf}")
-    meta, out = loaded.metadata, Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise CnnkitError(f"{out} is a file; give a folder for the pictures with -o")
+    check_range("--conf", conf, 0, 1)
+    targets = picture_paths(paths, out_dir)
+    meta = loaded.metadata
     results = []
-    for raw in paths:
+    for raw, target in zip(paths, targets):
         path = Path(raw)
         try:
             boxed, original, scale, (ox, oy) = letterbox(path, channels=meta.in_channels, size=meta.image_size)
@@ -334,9 +388,6 @@ def predict_files(loaded: LoadedDetector, paths: Sequence[str | Path], out_dir: 
         # a box wholly on the letterbox's black border has nothing left in the file: drop it
         inside = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         boxes, found = boxes[inside], {k: v.cpu()[inside] for k, v in found.items()}
-        target = out / f"{path.stem}.png"
-        if any(r.output == target for r in results):  # two files with one stem: keep both pictures
-            target = out / f"{path.stem}-{len(results)}.png"
         fig = draw_detections(original, boxes, found["labels"], classes=meta.classes, scores=found["scores"],
                               title=f"{path.name}: {len(boxes)} object{'' if len(boxes) == 1 else 's'}")
         save_figure(target, fig, dpi=100)

@@ -134,6 +134,14 @@ class YoloDetector(PixelStats):
         return found
 
 
+def _first_in_channels(trunk: nn.Module) -> int | None:
+    """The input channels of the trunk's first convolution (what its images must have), or None."""
+    for module in trunk.modules():
+        if isinstance(module, nn.modules.conv._ConvNd):
+            return int(module.in_channels)
+    return None
+
+
 def _trunk_grid(trunk: nn.Module, in_channels: int, image_size: tuple[int, int], what: str) -> tuple[int, int, int]:
     """(channels, rows, cols) the trunk produces for one image of ``image_size``."""
     was_training = trunk.training
@@ -142,6 +150,13 @@ def _trunk_grid(trunk: nn.Module, in_channels: int, image_size: tuple[int, int],
         with torch.no_grad():
             out = trunk(torch.zeros(1, in_channels, *image_size))
     except RuntimeError as err:
+        expected = _first_in_channels(trunk)
+        if expected is not None and expected != in_channels:
+            raise ShapeError(
+                f"{what}'s trunk takes {expected}-channel images but the scenes have {in_channels} "
+                f"channel{'' if in_channels == 1 else 's'}; write INPUT({in_channels}x...) in the spec "
+                "or pick a zoo backbone (it adapts to the channels)"
+            ) from None
         raise ShapeError(
             f"{what}'s trunk cannot take {in_channels}x{image_size[0]}x{image_size[1]} images "
             f"({str(err).splitlines()[0]}); pick a backbone that fits the scene size"

@@ -31,6 +31,7 @@ from cnnkit.faces.mining import STRATEGIES, batch_triplet_loss
 from cnnkit.faces.pairs_file import IndexPairs
 from cnnkit.faces.sampler import PKSampler
 from cnnkit.faces.verify import pair_distances, verification_metrics
+from cnnkit.numbers import check_range
 
 
 def _default_augment() -> AugmentConfig:
@@ -70,9 +71,12 @@ def pair_scores(net: EmbeddingNet, val: ValidationPairs) -> tuple[Tensor, Tensor
 
 
 def check_config(cfg: EmbedFitConfig) -> None:
-    """DataError for settings no training can run with."""
-    if cfg.epochs < 1 or cfg.lr <= 0 or cfg.margin < 0:
-        raise DataError("epochs must be at least 1, lr positive and margin 0 or more")
+    """DataError (CnnkitError for a non-finite or out-of-range number) for settings no
+    training can run with."""
+    if cfg.epochs < 1:
+        raise DataError(f"epochs must be at least 1, got {cfg.epochs}")
+    check_range("--lr", cfg.lr, 0, strict=True)  # inf or nan trains to NaN weights without a word
+    check_range("--margin", cfg.margin, 0)
     if cfg.loss not in ("triplet", "contrastive"):
         raise DataError(f"loss must be 'triplet' or 'contrastive', got {cfg.loss!r}")
     if cfg.mining not in STRATEGIES:

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from cnnkit.atomic import write_json
-from cnnkit.errors import DataError, RunError, ShapeError
+from cnnkit.errors import CnnkitError, DataError, RunError, ShapeError
 
 FORMAT = "cnnkit-gallery"
 FORMAT_VERSION = 1
@@ -159,8 +159,20 @@ def identify(gallery: Gallery, embeddings: Tensor) -> list[Match]:
     return matches
 
 
+def check_gallery_path(path: str | Path) -> None:
+    """CnnkitError unless ``path`` can take a gallery: a name ending in .json that is not a
+    folder (so an image or other file given by mistake is never overwritten with JSON)."""
+    path = Path(path)
+    if path.suffix.lower() != ".json":
+        raise CnnkitError(f"-o {path}: a gallery is written as JSON; give a file name ending in .json, e.g. gallery.json")
+    if path.is_dir():
+        raise CnnkitError(f"-o {path} is a folder; give a gallery file name such as {path / 'gallery.json'}")
+
+
 def save_gallery(gallery: Gallery, path: str | Path) -> Path:
-    """Write ``gallery`` as JSON (atomic: a reader never sees half a file)."""
+    """Write ``gallery`` as JSON (atomic: a reader never sees half a file) to a .json path
+    (see :func:`check_gallery_path`)."""
+    check_gallery_path(path)
     data: dict[str, Any] = {
         "format": FORMAT, "format_version": gallery.format_version, "cnnkit_version": gallery.cnnkit_version,
         "metric": gallery.metric, "tau": gallery.tau, "model_fingerprint": gallery.model_fingerprint,

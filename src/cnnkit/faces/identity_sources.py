@@ -91,6 +91,20 @@ def _check_name(name: str, text: str) -> None:
     )
 
 
+def class_selection(text: str) -> tuple[str, frozenset[int]]:
+    """``"fashion-mnist:0-2"`` -> ("fashion-mnist", {0, 1, 2}); no selector means every class.
+    DataError for lfw, folders and malformed selectors."""
+    from cnnkit.data.sources import dataset_entry
+
+    name, selector = _split_text(text)
+    _check_name(name, text)
+    if name == "lfw":
+        raise DataError("lfw has no classes to select; class_selection needs a class dataset such as fashion-mnist:0-6")
+    total = dataset_entry(name).num_classes
+    chosen = parse_class_selector(selector, total, dataset=name) if selector is not None else range(total)
+    return name, frozenset(chosen)
+
+
 def other_classes(text: str) -> str:
     """The complement selector: ``"fashion-mnist:0-6"`` -> ``"fashion-mnist:7-9"`` (unseen classes)."""
     from cnnkit.data.sources import dataset_entry

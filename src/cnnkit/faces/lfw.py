@@ -26,9 +26,15 @@ DEFAULT_RESIZE = 0.5
 
 
 def _fetch(**options: object) -> object:
+    import warnings
+
     from sklearn import datasets  # looked up at call time so tests can stand in for it
 
-    return datasets.fetch_lfw_people(**options)
+    with warnings.catch_warnings():
+        # scikit-learn warns "Retry downloading from url: ..." before its retry; when that fails
+        # too, our one-line error says what happened and what to do
+        warnings.filterwarnings("ignore", message="Retry downloading", category=UserWarning)
+        return datasets.fetch_lfw_people(**options)
 
 
 def _where(data_home: str | Path | None) -> str:

@@ -31,6 +31,7 @@ from cnnkit.faces.embed import EmbeddingNet
 from cnnkit.faces.identities import IdentitySet
 from cnnkit.faces.pair_classifier import PairClassifier
 from cnnkit.faces.pairs_file import IndexPairs
+from cnnkit.numbers import check_range
 from cnnkit.train.run import RunDir
 
 ROC_PNG = "roc.png"
@@ -72,11 +73,37 @@ def is_class_source(text: str) -> bool:
     return text.split(":", 1)[0].strip().lower() in CLASS_SOURCES
 
 
+def check_unseen(data: str, test_data: str) -> None:
+    """DataError when ``test_data`` takes classes of the dataset ``data`` trains on (e.g.
+    fashion-mnist:0-6 and fashion-mnist:0-2): the test identities must be unseen in training,
+    or the reported one-shot figures are not about new identities."""
+    from cnnkit.faces.identity_sources import (
+        class_selection,
+        format_class_selector,
+        other_classes,
+    )
+
+    if not (is_class_source(data) and is_class_source(test_data)):
+        return
+    train_name, train_classes = class_selection(data)
+    test_name, test_classes = class_selection(test_data)
+    shared = sorted(train_classes & test_classes) if train_name == test_name else []
+    if not shared:
+        return
+    hint = f"e.g. --test-data {other_classes(data)}" if ":" in data else f"or train on fewer, e.g. --data {train_name}:0-6"
+    raise DataError(
+        f"--test-data {test_data} shares class{'es' if len(shared) > 1 else ''} {format_class_selector(shared)} "
+        f"with --data {data}; test identities must be unseen in training: pick other classes, {hint}"
+    )
+
+
 def load_splits(settings: FaceTrainSettings) -> tuple[IdentitySet, IdentitySet, IdentitySet]:
     """(train, val, test) identity sets for ``settings`` (see the module docstring)."""
     from cnnkit.faces.identities import split_identities, split_within
     from cnnkit.faces.identity_sources import load_identities, other_classes
 
+    if settings.test_data is not None:
+        check_unseen(settings.data, settings.test_data)  # before any data is read
     gen = torch.Generator().manual_seed(settings.seed)
     options = {"image_size": settings.image_size, "channels": settings.channels}
     data = load_identities(settings.data, per_identity=settings.per_identity, seed=settings.seed, **options)
@@ -174,6 +201,18 @@ def evaluate(net: EmbeddingNet, data: IdentitySet, pairs: IndexPairs, *, tau: fl
     return result
 
 
+def check_settings_numbers(settings: FaceTrainSettings) -> None:
+    """CnnkitError for a non-finite or out-of-range float setting or thread count, before any
+    data is read (``--lr inf`` or ``--margin inf`` would train to NaN weights)."""
+    from cnnkit.detect.run_train import check_threads
+
+    check_range("--lr", settings.lr, 0, strict=True)
+    check_range("--margin", settings.margin, 0)
+    check_range("--target-far", settings.target_far, 0, 1)
+    check_range("val_fraction", settings.val_fraction, 0, 1, strict=True)
+    check_threads(settings.threads)
+
+
 def train_run(out: str | Path, settings: FaceTrainSettings, *, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train an embedder into the new run directory ``out``; returns the test evaluation
     (:func:`evaluate`) plus ``train_seconds`` and ``tau``."""
@@ -190,6 +229,7 @@ def train_run(out: str | Path, settings: FaceTrainSettings, *, log: Callable[[st
     from cnnkit.faces.verify import choose_threshold, pair_distances
     from cnnkit.nn.build import looks_like_spec, model_entry, read_spec_text
 
+    check_settings_numbers(settings)
     if settings.tau_rule not in ("accuracy", "far"):
         raise CnnkitError(f"--tau-rule must be accuracy or far, got {settings.tau_rule!r}")
     if settings.pairs < 1 or not 0 < settings.val_fraction < 1:

@@ -234,8 +234,9 @@ def read_weights_file(path: Path) -> dict[str, torch.Tensor]:
         else:
             loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # corrupt files raise many different types; all mean the same
+        # Only the type: torch's weights_only refusal is a multi-line essay about unpickling.
         raise ModelError(
-            f"cannot read weights file {str(path)!r} ({type(err).__name__}: {err}); it must be a "
+            f"cannot read weights file {str(path)!r} ({type(err).__name__}): not a weights file; give a "
             "state dict saved with torch.save (.pth/.pt) or a .safetensors file"
         ) from None
     return _as_state_dict(loaded, str(path))
@@ -284,9 +285,11 @@ def _download(name: str, config: PretrainedConfig) -> dict[str, torch.Tensor]:
                 f"the cached weights {str(cache)!r} cannot be read ({type(err).__name__}); "
                 "delete the file so it is downloaded again"
             ) from None
+        # Worded for every caller: each option that takes the name also takes a file path.
         raise ModelError(
             f"could not download the {config.torchvision_name} weights {name!r} from {entry.url} "
-            f"({type(err).__name__}: {err}); put that file at {str(cache)!r}, or pass a local "
-            "copy with --weights FILE (weights='path/to/file.pth' in Python)"
+            f"({type(err).__name__}: {err}); put that file at {str(cache)!r}, or give the path of a "
+            "local copy instead of the name (--weights FILE; --pretrained FILE for cnnkit finetune; "
+            "weights='path/to/file.pth' in Python)"
         ) from None
     return _as_state_dict(loaded, str(cache))

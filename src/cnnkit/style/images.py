@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from cnnkit.data.images import check_png_path, quiet_size_warning
 from cnnkit.errors import CnnkitError, DataError
 
 MIN_SIDE = 16  # below this a VGG's five poolings leave nothing to compare
@@ -30,6 +31,12 @@ def fit_size(width: int, height: int, size: int) -> tuple[int, int]:
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
+def check_output(path: str | Path) -> Path:
+    """Refuse, before any work, an output the result could not be written to (see
+    :func:`cnnkit.data.images.check_png_path`)."""
+    return check_png_path(path, "-o")
+
+
 def image_size(path: str | Path) -> tuple[int, int]:
     """(width, height) of an image file as it will stand upright, from its header.
 
@@ -42,11 +49,13 @@ def image_size(path: str | Path) -> tuple[int, int]:
         raise DataError(f"{path}: no such file; check the path" if not path.exists()
                         else f"{path}: not a file (a folder?); give an image file")  # fmt: skip
     try:
-        with Image.open(path) as opened:
+        with quiet_size_warning(), Image.open(path) as opened:
             width, height = opened.size
             orientation = opened.getexif().get(0x0112, 1)
     except UnidentifiedImageError:
         raise DataError(f"{path}: not an image Pillow can read (PNG, JPEG, BMP, GIF, TIFF, WebP ...)") from None
+    except Image.DecompressionBombError as err:  # worded as cnnkit.data.images.load_image words it
+        raise DataError(f"{path}: refused as too large to decode safely ({err}); scale it down first") from None
     except (OSError, ValueError, SyntaxError) as err:
         raise DataError(f"{path}: damaged image ({err}); re-export or replace the file") from None
     return (height, width) if orientation in _ROTATED else (width, height)
@@ -62,7 +71,8 @@ def read_pixels(image: str | Path | Tensor, *, size: int, channels: int = 3) -> 
     width, height = image_size(image)
     h, w = fit_size(width, height, size)
     _check_side(h, w, image)
-    stored = load_image(image, input_shape=(channels, h, w))  # uint8 (C, h, w)
+    with quiet_size_warning():
+        stored = load_image(image, input_shape=(channels, h, w))  # uint8 (C, h, w)
     return stored.unsqueeze(0).float() / 255.0
 
 

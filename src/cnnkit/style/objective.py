@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from cnnkit.errors import CnnkitError, ShapeError
+from cnnkit.numbers import check_range
 from cnnkit.style.costs import (
     StyleTarget,
     content_cost,
@@ -118,11 +119,9 @@ class StyleObjective:
         tv: float = 0.0,
     ) -> StyleObjective:
         """Targets from ``content`` and ``style`` pixels (1, C, H, W) in [0, 1] (sizes may differ)."""
-        for name, value in (("alpha", alpha), ("tv", tv), ("balance", balance)):
-            if value < 0:
-                raise CnnkitError(f"{name} must be >= 0, got {value}")
-        if beta is not None and beta < 0:
-            raise CnnkitError(f"beta must be >= 0, got {beta}")
+        for name, value in (("alpha", alpha), ("tv", tv), ("balance", balance), ("beta", beta)):
+            if value is not None or name != "beta":  # beta None: set from balance
+                check_range(name, value, 0)  # inf weights make NaN costs (a black picture)
         layer = (content_layer or extractor.layers.default_content).strip()
         weights = style_layer_weights(style_layers, extractor.layers.default_style)
         for name in (layer, *weights):

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from cnnkit.errors import CnnkitError
+from cnnkit.numbers import check_range
 from cnnkit.style.extractor import FeatureExtractor
 from cnnkit.style.objective import DEFAULT_BALANCE, StyleObjective
 
@@ -74,6 +75,26 @@ class StyleResult:
         return save_png(self.pixels, path)
 
 
+def default_lr(optimizer: str) -> float:
+    """The step size used when ``lr`` is None: 1 for L-BFGS, :data:`ADAM_LR` for Adam."""
+    return 1.0 if optimizer == "lbfgs" else ADAM_LR
+
+
+def check_numbers(*, size: int, steps: int, alpha: float, beta: float | None, balance: float, tv: float,
+                  lr: float | None) -> None:
+    """CnnkitError naming the option for a non-finite or out-of-range setting, before any
+    image or network is read (``--alpha inf`` gave a black picture; an explicit ``--lr 0``
+    is an error, None means the optimizer's default)."""
+    check_range("--size", size, 1, integer=True)
+    check_range("--steps", steps, 0, integer=True)
+    for name, value in (("--alpha", alpha), ("--balance", balance), ("--tv", tv)):
+        check_range(name, value, 0)
+    if beta is not None:
+        check_range("--beta", beta, 0)
+    if lr is not None:
+        check_range("--lr", lr, 0, strict=True)
+
+
 def initial_pixels(content: Tensor, *, init: str, seed: int) -> Tensor:
     """The starting image: a copy of ``content`` or seeded uniform noise of its shape."""
     if init == "content":
@@ -95,20 +116,21 @@ def optimize(
 ) -> tuple[Tensor, list[dict[str, float]]]:
     """Minimize ``objective`` from ``start`` (1, C, H, W) for ``steps`` steps ->
     (pixels in [0, 1], loss parts per step plus the final image's)."""
-    if steps < 0:
-        raise CnnkitError(f"--steps must be >= 0, got {steps}")
+    check_range("--steps", steps, 0, integer=True)
     if optimizer not in OPTIMIZERS:
         raise CnnkitError(f"unknown optimizer {optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
+    step_size = default_lr(optimizer) if lr is None else lr
+    check_range("--lr", step_size, 0, strict=True)
     x = start.detach().clone().requires_grad_(True)
     scale = objective.reference
     history: list[dict[str, float]] = []
     if optimizer == "lbfgs":
         # Tolerances 0: the step count alone decides when to stop, whatever the cost's size.
         opt: torch.optim.Optimizer = torch.optim.LBFGS(
-            [x], lr=lr or 1.0, max_iter=1, tolerance_grad=0.0, tolerance_change=0.0, history_size=50
+            [x], lr=step_size, max_iter=1, tolerance_grad=0.0, tolerance_change=0.0, history_size=50
         )
     else:
-        opt = torch.optim.Adam([x], lr=lr or ADAM_LR)
+        opt = torch.optim.Adam([x], lr=step_size)
 
     def closure() -> Tensor:
         opt.zero_grad(set_to_none=True)
@@ -176,6 +198,7 @@ def style_transfer(
     from cnnkit.style.network import open_network
 
     began = time.perf_counter()
+    check_numbers(size=size, steps=steps, alpha=alpha, beta=beta, balance=balance, tv=tv, lr=lr)
     if init not in INITS:
         raise CnnkitError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
     if optimizer not in OPTIMIZERS:
@@ -200,7 +223,7 @@ def style_transfer(
     if preserve_color:
         pixels = keep_colors(pixels, c_pixels)
     settings = {"size": size, "steps": steps, "init": init, "seed": seed, "optimizer": optimizer,
-                "lr": lr or (1.0 if optimizer == "lbfgs" else ADAM_LR), "tv": tv, "balance": balance,
+                "lr": default_lr(optimizer) if lr is None else lr, "tv": tv, "balance": balance,
                 "preserve_color": preserve_color, "device": str(extractor.device)}  # fmt: skip
     return StyleResult(
         pixels=pixels.cpu(), content=c_pixels.cpu(), style=s_pixels.cpu(), history=history,
