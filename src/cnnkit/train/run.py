@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 from torch import nn
@@ -37,6 +37,7 @@ MODEL = "model.safetensors"
 CURVES = "curves.png"
 CONFUSION = "confusion.png"
 REPORT = "report.md"
+LOCK = ".lock"  # held (flock) by the process training the run; see RunDir.hold
 
 
 def _version() -> str:
@@ -196,6 +197,7 @@ class RunDir:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._lock: IO[str] | None = None
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
@@ -226,6 +228,33 @@ class RunDir:
             raise RunError(f"{run.path} already holds {state}; {how}")
         run.path.mkdir(parents=True, exist_ok=True)
         return run
+
+    # -- one writer at a time ------------------------------------------------------------
+    def hold(self) -> None:
+        """Claim the run for this process until :meth:`release` (or the process ends, even
+        by kill -9: the OS drops a flock with its holder). A second process that trains or
+        resumes the same folder meanwhile gets a RunError instead of both writing the
+        checkpoint, metrics and weights at once. Without fcntl (Windows) it does nothing."""
+        try:
+            import fcntl
+        except ImportError:
+            return
+        handle = open(self.file(LOCK), "a")  # noqa: SIM115 -- kept open while the run is held
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise RunError(
+                f"{self.path} is in use by another cnnkit process (training or resuming it); "
+                "wait for it to finish, or stop it, then try again"
+            ) from None
+        self._lock = handle
+
+    def release(self) -> None:
+        """Give up the claim of :meth:`hold` (the lock file stays, empty)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     # -- config -------------------------------------------------------------------------
     def write_config(self, config: dict[str, Any]) -> Path:

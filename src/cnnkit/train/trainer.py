@@ -213,6 +213,7 @@ def _train(
         metadata.verify(raw)  # a model the run could not rebuild fails now, not after training
         if main:
             run = RunDir.create(out, exist_ok=resume)
+            run.hold()  # before anything is written: another process may be training it
             if not resume:
                 run.write_config(config.to_dict())
         else:
@@ -225,15 +226,16 @@ def _train(
     runner = EpochRunner(
         raw, optimizer, splits, config, runtime, rank=rank, world=world, progress=progress, quiet=quiet or not main
     )
-    if resume and run is not None:
-        runner.restore(run.path)
-    elif out is not None:
-        distributed.barrier()  # rank 0 has made the folder
-
     try:
+        if resume and run is not None:
+            runner.restore(run.path)
+        elif out is not None:
+            distributed.barrier()  # rank 0 has made the folder
         runner.fit(run if main else None)
     except BaseException:
         runner.close()
+        if run is not None:
+            run.release()
         raise
 
     # The test evaluation (every process its shard; figures all-reduced).
@@ -273,6 +275,8 @@ def _train(
                 device=runtime.describe(),
                 split_sizes={"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
             )
+    if run is not None:
+        run.release()
     distributed.barrier()
     raw.eval()
     return TrainResult(
