@@ -101,6 +101,12 @@ def test_adversarial_step_size_and_eval(digits_run: Path, tmp_path: Path, capsys
     assert "--eval" in _error([*base, "--eval", "0"], capsys)
     assert "draws no picture" in _error([*base, "--eval", "3", "-o", str(out)], capsys)
     assert not out.exists()
+    for option in (["--steps", "5"], ["--step-size", "1"]):  # fgsm would ignore them
+        err = _error([*base, "test:0", "--method", "fgsm", *option, "-o", str(out)], capsys)
+        assert "are for --method pgd" in err, err
+    assert not out.exists()
+    _ok([*base, "test:0", "--method", "fgsm", "-o", str(out)])
+    assert out.is_file()
 
 
 @pytest.mark.parametrize("ref", ["test:abc", "test:-1", "test:1.5", "test:", "val:x"])

@@ -76,7 +76,7 @@ def register(group: typer.Typer) -> None:
         image: Optional[str] = typer.Argument(None, help="Image file or test:N (leave out with --eval).", show_default=False),
         eps: float = typer.Option(8.0, "--eps", help="L-infinity bound in pixel levels of 255 (8 means 8/255)."),
         method: str = typer.Option("pgd", "--method", help="fgsm (one step) or pgd (iterated, random start)."),
-        steps: int = typer.Option(20, "--steps", help="PGD steps."),
+        steps: Optional[int] = typer.Option(None, "--steps", help="PGD steps [default: 20]."),
         step_size: Optional[float] = typer.Option(None, "--step-size", help="PGD step in pixel levels (default 2.5*eps/steps)."),
         target: Optional[str] = typer.Option(None, "--target", help="Targeted attack: push towards this class (name or index)."),
         evaluate: Optional[int] = typer.Option(None, "--eval", help="Attack the first N test images instead of IMAGE."),
@@ -106,12 +106,15 @@ def register(group: typer.Typer) -> None:
             output_path,
         )
         from cnnkit.errors import CnnkitError
-        from cnnkit.interpret.adversarial import METHODS, check_pgd, eps_fraction
+        from cnnkit.interpret.adversarial import METHODS, PGD_STEPS, check_pgd, eps_fraction
         from cnnkit.numbers import check_range
 
         if method not in METHODS:
             raise CnnkitError(f"unknown --method {method!r}; choose one of: {', '.join(METHODS)}")
         eps_fraction(eps, what="--eps")
+        if method != "pgd" and (steps is not None or step_size is not None):
+            raise CnnkitError(f"--steps and --step-size are for --method pgd; {method} takes a single step of --eps")
+        steps = PGD_STEPS if steps is None else steps
         check_pgd(steps, step_size)
         if (image is None) == (evaluate is None):
             raise CnnkitError("give an IMAGE (file or test:N) or --eval N, not both and not neither")

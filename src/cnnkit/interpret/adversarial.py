@@ -33,6 +33,7 @@ from cnnkit.interpret.subject import Subject
 from cnnkit.numbers import check_range
 
 METHODS = ("fgsm", "pgd")
+PGD_STEPS = 20  # the default number of PGD steps
 
 
 def eps_fraction(eps: float, *, what: str = "eps") -> float:
@@ -147,7 +148,7 @@ def pgd(
     labels: Tensor | int,
     *,
     eps: float,
-    steps: int = 20,
+    steps: int = PGD_STEPS,
     step_size: float | None = None,
     targeted: bool = False,
     random_start: bool = True,
@@ -230,7 +231,7 @@ def attack(
     eps: float = 8.0,
     labels: Tensor | int | None = None,
     target: int | str | None = None,
-    steps: int = 20,
+    steps: int = PGD_STEPS,
     step_size: float | None = None,
     seed: int = 0,
 ) -> AttackResult:
@@ -272,7 +273,7 @@ def evaluate_attack(
     method: str = "pgd",
     eps: float = 8.0,
     target: int | str | None = None,
-    steps: int = 20,
+    steps: int = PGD_STEPS,
     step_size: float | None = None,
     seed: int = 0,
     batch_size: int = 500,
