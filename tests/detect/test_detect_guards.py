@@ -122,3 +122,11 @@ def test_spec_trunk_with_other_channels_names_the_channels() -> None:
     small = "INPUT(1x8x8) -> CONV(4, k=3) -> FC(2)"
     with pytest.raises(ShapeError, match="cannot take 1x2x2 images.*fits the scene size"):
         build_yolo(small, num_classes=2, anchors=[[2.0, 2.0]], image_size=(2, 2), in_channels=1)
+
+
+def test_a_backbone_that_cannot_take_the_scenes_leaves_no_run_folder(tmp_path: Path, run_cli: Cli) -> None:
+    out = tmp_path / "det"
+    spec = "INPUT(3x48x48) -> [CONV(8, k=3, p=1) -> BN -> RELU -> POOL(2)]*3 -> FC(10)"
+    code, _, err = run_cli(["detect", "train", spec, *SCENES, "--epochs", "1", "--out", str(out)])
+    assert "3-channel images but the scenes have 1 channel" in _one_error_line(code, err)
+    assert not out.exists()  # the folder is made only once the detector is built

@@ -108,7 +108,7 @@ def train_run(out: str | Path, settings: TrainSettings, *, log: Callable[[str], 
     backbone = read_spec_text(settings.backbone) if looks_like_spec(settings.backbone) else settings.backbone
     if not looks_like_spec(backbone):
         model_entry(backbone)  # an unknown zoo name fails now, not after the data is made
-    run = RunDir.create(out, resumable=False)  # refuses a folder that already holds a run
+    RunDir.check_free(out, resumable=False)  # a folder that already holds a run fails now
     splits = resolve_data(settings.data, settings.data_options)
     train, val, test = splits.train, splits.val, splits.test
     log(f"data {settings.data}: {len(train)} train, {len(val)} val, {len(test)} test images of "
@@ -121,6 +121,7 @@ def train_run(out: str | Path, settings: TrainSettings, *, log: Callable[[str], 
     detector = build_yolo(backbone, num_classes=train.num_classes, anchors=fitted.anchors,
                           image_size=train.image_size, in_channels=int(train.images.shape[1]),
                           grid=settings.grid, head_width=settings.head_width)
+    run = RunDir.create(out, resumable=False)  # only now: a failure above leaves no empty folder
     fit_config = FitConfig(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr, seed=settings.seed,
                            ema_horizon=settings.ema_horizon)
     config = {

@@ -218,6 +218,14 @@ class RunDir:
         """Make the folder. An existing non-empty folder is an error unless ``exist_ok``
         (resuming), so a finished run is never overwritten by accident. ``resumable``: the
         error mentions ``cnnkit train --resume`` (runs of other commands cannot resume)."""
+        run = cls.check_free(path, exist_ok=exist_ok, resumable=resumable)
+        run.path.mkdir(parents=True, exist_ok=True)
+        return run
+
+    @classmethod
+    def check_free(cls, path: str | Path, *, exist_ok: bool = False, resumable: bool = True) -> RunDir:
+        """The checks of :meth:`create` without making the folder, for a command that has
+        work to do first and should leave nothing behind when that work fails."""
         run = cls(path)
         if run.path.exists() and not run.path.is_dir():
             raise RunError(f"{run.path} is a file, not a run directory; choose another run name")
@@ -226,7 +234,6 @@ class RunDir:
             how = (f"choose another --name, delete the folder, or continue it with `cnnkit train --resume {run.path}`"
                    if resumable else "choose another --out or delete the folder")
             raise RunError(f"{run.path} already holds {state}; {how}")
-        run.path.mkdir(parents=True, exist_ok=True)
         return run
 
     # -- one writer at a time ------------------------------------------------------------
