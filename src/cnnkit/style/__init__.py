@@ -7,6 +7,7 @@ Start with :func:`style_transfer`. The modules, one concept each:
 - ``network.py``: which network measures content and style, and its weights (VGG19 with
   torchvision's ImageNet weights by default, any zoo model or run, random only when allowed);
 - ``head.py``: frees the layers after the last feature map (VGG19's classifier), never run;
+- ``memory.py``: refuses a ``--size`` whose activations would not fit in free memory;
 - ``extractor.py``: the chosen layers' activations in one forward pass; lecture layer names
   (``conv4_2``) and the default layers;
 - ``objective.py``: J = alpha J_content + beta J_style + tv J_tv, and how beta is chosen;

@@ -195,6 +195,7 @@ def style_transfer(
     """
     from cnnkit.style.color import preserve_color as keep_colors
     from cnnkit.style.images import image_size, read_pixels
+    from cnnkit.style.memory import check_fits
     from cnnkit.style.network import open_network
 
     began = time.perf_counter()
@@ -212,6 +213,7 @@ def style_transfer(
         extractor = FeatureExtractor(subject, pretrained=pretrained)
     if preserve_color and extractor.channels != 3:
         raise CnnkitError(f"--preserve-color needs a colour model; {extractor.name} takes grey images")
+    check_fits(extractor, size)  # past the memory the OS kills the process without a word
     c_pixels = read_pixels(content, size=size, channels=extractor.channels).to(extractor.device)
     s_pixels = read_pixels(style, size=size, channels=extractor.channels).to(extractor.device)
     objective = StyleObjective.create(
