@@ -25,3 +25,17 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[[list[object]], tupl
         return code, captured.out, captured.err
 
     return call
+
+
+@pytest.fixture
+def cli_error(run_cli: Callable[[list[object]], tuple[int, str, str]]) -> Callable[[list[object]], str]:
+    """Call the CLI with arguments that must fail before any work: exit status 2, nothing on
+    stdout, and exactly one ``error: ...`` line on stderr, which is returned."""
+
+    def call(args: list[object]) -> str:
+        code, out, err = run_cli(args)
+        lines = err.strip().splitlines()
+        assert code == 2 and out == "" and len(lines) == 1 and lines[0].startswith("error: "), (code, out, err)
+        return lines[0]
+
+    return call

@@ -18,28 +18,22 @@ from PIL import Image
 
 from cnnkit.errors import CnnkitError, DataError
 
-Cli = Callable[[list[object]], tuple[int, str, str]]  # the run_cli fixture (tests/conftest.py)
+Error = Callable[[list[object]], str]  # the cli_error fixture (tests/conftest.py)
 TINY = ["--data", "digits:0-6", "--per-identity", "10", "--epochs", "1", "--p", "3", "--k", "2", "--dim", "8",
         "--pairs", "10"]
 
 
-def _one_error_line(code: int, err: str) -> str:
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), err
-    return lines[0]
-
-
-def test_enroll_refuses_a_non_json_output_before_loading_the_run(tmp_path: Path, run_cli: Cli) -> None:
+def test_enroll_refuses_a_non_json_output_before_loading_the_run(tmp_path: Path, cli_error: Error) -> None:
     photo = tmp_path / "cat.png"
     Image.new("L", (8, 8), 120).save(photo)
     before = photo.read_bytes()
-    code, _, err = run_cli(["faces", "enroll", tmp_path / "no-run", "-g", tmp_path, "-o", photo])
-    assert "ending in .json" in _one_error_line(code, err)
+    line = cli_error(["faces", "enroll", tmp_path / "no-run", "-g", tmp_path, "-o", photo])
+    assert "ending in .json" in line
     assert photo.read_bytes() == before
     folder = tmp_path / "g.json"
     folder.mkdir()
-    code, _, err = run_cli(["faces", "enroll", tmp_path / "no-run", "-g", tmp_path, "-o", folder])
-    assert "is a folder" in _one_error_line(code, err)
+    line = cli_error(["faces", "enroll", tmp_path / "no-run", "-g", tmp_path, "-o", folder])
+    assert "is a folder" in line
 
 
 def test_save_gallery_writes_json_files_only(tmp_path: Path) -> None:
@@ -56,28 +50,27 @@ def test_save_gallery_writes_json_files_only(tmp_path: Path) -> None:
     ["--threads", "100000"], ["--threads", "-1"], ["--lr", "inf"], ["--lr", "0"], ["--margin", "inf"],
     ["--margin", "nan"], ["--target-far", "2"],
 ])  # fmt: skip
-def test_bad_numbers_fail_in_one_line_before_any_data(option: list[str], tmp_path: Path, run_cli: Cli) -> None:
+def test_bad_numbers_fail_in_one_line_before_any_data(option: list[str], tmp_path: Path, cli_error: Error) -> None:
     out = tmp_path / "run"
-    code, stdout, err = run_cli(["faces", "train", *TINY, *option, "--out", out])
-    assert option[0] in _one_error_line(code, err)
-    assert "data digits" not in stdout and not out.exists()
+    line = cli_error(["faces", "train", *TINY, *option, "--out", out])
+    assert option[0] in line
+    assert not out.exists()  # and nothing on stdout (cli_error): no data was read
 
 
 @pytest.mark.parametrize("tau", ["inf", "nan", "-1"])
-def test_verify_and_enroll_check_tau_first(tau: str, tmp_path: Path, run_cli: Cli) -> None:
-    code, _, err = run_cli(["faces", "verify", tmp_path / "no-run", "a.png", "b.png", "--tau", tau])
-    assert "--tau" in _one_error_line(code, err)
-    code, _, err = run_cli(["faces", "enroll", tmp_path / "no-run", "-g", tmp_path, "-o", tmp_path / "g.json",
+def test_verify_and_enroll_check_tau_first(tau: str, tmp_path: Path, cli_error: Error) -> None:
+    line = cli_error(["faces", "verify", tmp_path / "no-run", "a.png", "b.png", "--tau", tau])
+    assert "--tau" in line
+    line = cli_error(["faces", "enroll", tmp_path / "no-run", "-g", tmp_path, "-o", tmp_path / "g.json",
                             "--tau", tau])
-    assert "--tau" in _one_error_line(code, err)
+    assert "--tau" in line
 
 
-def test_test_data_sharing_training_classes_is_refused(tmp_path: Path, run_cli: Cli) -> None:
+def test_test_data_sharing_training_classes_is_refused(tmp_path: Path, cli_error: Error) -> None:
     out = tmp_path / "run"
-    code, stdout, err = run_cli(["faces", "train", *TINY, "--test-data", "digits:5-9", "--out", out])
-    line = _one_error_line(code, err)
+    line = cli_error(["faces", "train", *TINY, "--test-data", "digits:5-9", "--out", out])
     assert "shares classes 5,6 with --data digits:0-6" in line and "--test-data digits:7-9" in line
-    assert "data digits" not in stdout and not out.exists()
+    assert not out.exists()  # and nothing on stdout (cli_error): no data was read
 
 
 def test_check_unseen_rule() -> None:

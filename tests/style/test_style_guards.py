@@ -13,24 +13,18 @@ from PIL import Image
 from cnnkit.errors import CnnkitError, DataError
 from cnnkit.style.extractor import FeatureExtractor
 
-Call = Callable[[list[object]], tuple[int, str, str]]  # the run_cli fixture (tests/conftest.py)
+Error = Callable[[list[object]], str]  # the cli_error fixture (tests/conftest.py)
 QUICK = ["--model", "quicknet", "--allow-random-weights", "--size", "32", "--steps", "1", "--quiet"]
-
-
-def _one_error_line(code: int, err: str) -> str:
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), err
-    return lines[0]
 
 
 @pytest.mark.parametrize("option", [
     ["--alpha", "inf"], ["--alpha", "nan"], ["--beta", "inf"], ["--balance", "inf"], ["--tv", "-1"],
     ["--lr", "0"], ["--lr", "inf"],
 ])  # fmt: skip
-def test_bad_numbers_fail_before_any_image_is_read(option: list[str], tmp_path: Path, run_cli: Call) -> None:
+def test_bad_numbers_fail_before_any_image_is_read(option: list[str], tmp_path: Path, cli_error: Error) -> None:
     missing = tmp_path / "missing.png"  # read only after the numbers are checked
-    code, _, err = run_cli(["style", missing, missing, "-o", tmp_path / "s.png", *QUICK, *option])
-    assert option[0] in _one_error_line(code, err)
+    line = cli_error(["style", missing, missing, "-o", tmp_path / "s.png", *QUICK, *option])
+    assert option[0] in line
     assert not (tmp_path / "s.png").exists()
 
 
@@ -46,22 +40,22 @@ def test_explicit_lr_zero_is_an_error_and_none_means_the_default(tiny: FeatureEx
     assert style_transfer(*args, extractor=tiny, size=24, steps=1, optimizer="adam").settings["lr"] == ADAM_LR
 
 
-def test_bad_outputs_fail_before_any_image_is_read(tmp_path: Path, run_cli: Call,
+def test_bad_outputs_fail_before_any_image_is_read(tmp_path: Path, cli_error: Error,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     missing = tmp_path / "missing.png"
     folder = tmp_path / "folder.png"
     folder.mkdir()
-    code, _, err = run_cli(["style", missing, missing, "-o", folder, *QUICK])
-    assert "is a folder" in _one_error_line(code, err)
+    line = cli_error(["style", missing, missing, "-o", folder, *QUICK])
+    assert "is a folder" in line
     a_file = tmp_path / "file"
     a_file.write_text("x")
-    code, _, err = run_cli(["style", missing, missing, "-o", a_file / "deeper" / "s.png", *QUICK])
-    assert "is a file, not a folder" in _one_error_line(code, err)
+    line = cli_error(["style", missing, missing, "-o", a_file / "deeper" / "s.png", *QUICK])
+    assert "is a file, not a folder" in line
     from cnnkit.data import images as dataimages
 
     monkeypatch.setattr(dataimages.os, "access", lambda *_args, **_kw: False)  # a read-only folder
-    code, _, err = run_cli(["style", missing, missing, "-o", tmp_path / "new" / "s.png", *QUICK])
-    assert "cannot write in" in _one_error_line(code, err)
+    line = cli_error(["style", missing, missing, "-o", tmp_path / "new" / "s.png", *QUICK])
+    assert "cannot write in" in line
 
 
 def test_output_in_a_new_folder_is_still_accepted(tmp_path: Path) -> None:
@@ -70,7 +64,7 @@ def test_output_in_a_new_folder_is_still_accepted(tmp_path: Path) -> None:
     assert check_output(tmp_path / "a" / "b" / "s.png") == tmp_path / "a" / "b" / "s.png"
 
 
-def test_oversized_image_is_refused_in_one_line(tmp_path: Path, run_cli: Call,
+def test_oversized_image_is_refused_in_one_line(tmp_path: Path, cli_error: Error,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from cnnkit.style.images import image_size, read_pixels
 
@@ -78,16 +72,15 @@ def test_oversized_image_is_refused_in_one_line(tmp_path: Path, run_cli: Call,
     Image.new("RGB", (40, 40)).save(tmp_path / "bomb.png")
     with pytest.raises(DataError, match="refused as too large to decode safely"):
         image_size(tmp_path / "bomb.png")
-    code, _, err = run_cli(["style", tmp_path / "bomb.png", tmp_path / "bomb.png", "-o", tmp_path / "s.png", *QUICK])
-    assert "refused as too large" in _one_error_line(code, err)
+    line = cli_error(["style", tmp_path / "bomb.png", tmp_path / "bomb.png", "-o", tmp_path / "s.png", *QUICK])
+    assert "refused as too large" in line
     Image.new("RGB", (25, 20)).save(tmp_path / "big.png")  # 500 pixels: Pillow only warns
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert tuple(read_pixels(tmp_path / "big.png", size=20).shape) == (1, 3, 16, 20)
 
 
-def test_an_image_given_as_weights_is_one_line(pictures: dict[str, Path], tmp_path: Path, run_cli: Call) -> None:
-    code, _, err = run_cli(["style", pictures["content"], pictures["style"], "-o", tmp_path / "s.png",
+def test_an_image_given_as_weights_is_one_line(pictures: dict[str, Path], tmp_path: Path, cli_error: Error) -> None:
+    line = cli_error(["style", pictures["content"], pictures["style"], "-o", tmp_path / "s.png",
                             "--model", "quicknet", "--weights", pictures["content"], "--size", "32"])
-    line = _one_error_line(code, err)
     assert "not a weights file" in line and "weights_only" not in line

@@ -4,6 +4,7 @@ the run's, and a --plot path that is not a .png file (checked before the evaluat
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,22 +12,12 @@ import torch
 from PIL import Image
 
 import cnnkit
-from cnnkit.cli.app import main
 from cnnkit.errors import DataError
 from cnnkit.train.run import ModelMetadata, RunDir
 
 SPEC = "INPUT(1x8x8) -> CONV(8, k=3) -> BN -> RELU -> POOL(2) -> FC(10)"
+Cli = Callable[[list[object]], tuple[int, str, str]]  # the run_cli fixture (tests/conftest.py)
 DIGITS = tuple(str(d) for d in range(10))  # the class names of scikit-learn's digits
-
-
-def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(args)
-    except SystemExit as stop:
-        code = int(stop.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _digits_run(path: Path) -> RunDir:
@@ -52,11 +43,11 @@ def _folder(path: Path, names: tuple[str, ...]) -> Path:
     return path
 
 
-def test_other_class_names_are_refused_naming_both_lists(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_other_class_names_are_refused_naming_both_lists(tmp_path: Path, run_cli: Cli) -> None:
     run = _digits_run(tmp_path / "run")
     letters = tuple("abcdefghij")  # ten classes, as many as the run has, but not its classes
     other = _folder(tmp_path / "letters", letters)
-    code, out, err = _cli(["eval", str(run.path), "--data", f"folder:{other}", "--device", "cpu"], capsys)
+    code, out, err = run_cli(["eval", str(run.path), "--data", f"folder:{other}", "--device", "cpu"])
     assert code == 2 and out == "" and err.startswith("error: ") and err.count("\n") == 1, err
     assert "a, b, c" in err and "0, 1, 2" in err and "10 in all" in err  # both lists, shortened
     assert "the data the run was trained on" in err and "(digits" in err
@@ -68,22 +59,22 @@ def test_other_class_names_are_refused_naming_both_lists(tmp_path: Path, capsys:
         evaluate_run(run.path, data=f"folder:{other}", device="cpu")
 
 
-def test_the_same_class_names_still_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_same_class_names_still_evaluate(tmp_path: Path, run_cli: Cli) -> None:
     run = _digits_run(tmp_path / "run")
     same = _folder(tmp_path / "mine", DIGITS)
-    code, out, err = _cli(["eval", str(run.path), "--data", f"folder:{same}", "--device", "cpu", "--json"], capsys)
+    code, out, err = run_cli(["eval", str(run.path), "--data", f"folder:{same}", "--device", "cpu", "--json"])
     assert code == 0, err
     assert json.loads(out)["classes"] == list(DIGITS)
 
 
 @pytest.mark.parametrize("plot", ["out.txt", "out", "folder"])
-def test_plot_must_be_a_png_file(tmp_path: Path, capsys: pytest.CaptureFixture[str], plot: str) -> None:
+def test_plot_must_be_a_png_file(tmp_path: Path, run_cli: Cli, plot: str) -> None:
     run = _digits_run(tmp_path / "run")
     (tmp_path / "folder").mkdir()
     target = tmp_path / plot
-    code, out, err = _cli(["eval", str(run.path), "--plot", str(target), "--device", "cpu"], capsys)
+    code, out, err = run_cli(["eval", str(run.path), "--plot", str(target), "--device", "cpu"])
     assert code == 2 and out == "" and err.startswith("error: --plot") and err.count("\n") == 1, err
     assert (".png" in err) and (target.is_dir() or not target.exists())
     # checked before the work: a run that does not exist is not even opened
-    code, _, err = _cli(["eval", str(tmp_path / "no-run"), "--plot", str(target)], capsys)
+    code, _, err = run_cli(["eval", str(tmp_path / "no-run"), "--plot", str(target)])
     assert code == 2 and err.startswith("error: --plot")
