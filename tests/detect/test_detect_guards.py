@@ -62,17 +62,6 @@ def test_bad_numbers_fail_in_one_line_before_any_work(command: list[str], tmp_pa
     assert not out.exists()  # and nothing on stdout (cli_error): no data was made
 
 
-def test_threads_bound_is_a_few_per_core() -> None:
-    import os
-
-    from cnnkit.detect.run_train import check_threads
-
-    for ok in (None, 0, 1, os.cpu_count() or 1):
-        check_threads(ok)
-    with pytest.raises(CnnkitError, match="--threads"):
-        check_threads(100_000)
-
-
 @pytest.mark.parametrize("size", [(1, 1), (1, 5000), (5000, 1)])
 def test_tiny_and_sliver_images_draw_without_warnings(size: tuple[int, int], tmp_path: Path) -> None:
     from cnnkit.atomic import save_figure

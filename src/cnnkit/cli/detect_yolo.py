@@ -113,8 +113,9 @@ def register(group: typer.Typer) -> None:
         from cnnkit.cli.common import print_json
         from cnnkit.detect.data import DataOptions, resolve_data
         from cnnkit.detect.run import load_detector
-        from cnnkit.detect.run_train import check_threads, evaluate, torch_threads
+        from cnnkit.detect.run_train import evaluate
         from cnnkit.errors import CnnkitError
+        from cnnkit.train.device import check_threads, torch_threads
 
         check_threads(threads)
         if split not in ("test", "val", "train"):

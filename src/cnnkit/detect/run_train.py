@@ -16,11 +16,9 @@ restored afterwards.
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,13 +39,13 @@ from cnnkit.detect.sample import DetectionSet
 from cnnkit.detect.yolo_model import YoloDetector
 from cnnkit.errors import CnnkitError, DataError
 from cnnkit.numbers import check_range
+from cnnkit.train.device import check_threads, torch_threads
 from cnnkit.train.run import RunDir
 
 EVAL_CONF = 0.01  # confidence floor for mAP: low, so the curve reaches high recall
 NMS_IOU = 0.45
 SHOW_CONF = 0.25  # confidence floor of the boxes drawn in predictions.png
 SHOWN_SCENES = 8
-THREADS_PER_CORE = 4  # --threads above this many per core only slows down (or exhausts libgomp)
 
 
 @dataclass(frozen=True)
@@ -68,30 +66,6 @@ class TrainSettings:
     threads: int = 0  # 0: torch's default (every core)
     device: str = "cpu"  # where training runs; inference speed is always measured on the CPU
     command: str = ""
-
-
-def max_threads() -> int:
-    """The largest ``--threads`` accepted: :data:`THREADS_PER_CORE` per core of this machine."""
-    return THREADS_PER_CORE * (os.cpu_count() or 1)
-
-
-def check_threads(threads: int | None) -> None:
-    """CnnkitError unless ``threads`` is None or 0 (every core) .. :func:`max_threads`: torch
-    segfaults or libgomp runs out of memory on a huge count."""
-    if threads is not None:
-        check_range("--threads", threads, 0, max_threads(), integer=True)
-
-
-@contextmanager
-def torch_threads(count: int | None) -> Iterator[None]:
-    """Run the block with ``count`` intra-op threads (None or 0: leave as is), then restore."""
-    previous = torch.get_num_threads()
-    if count:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def train_run(out: str | Path, settings: TrainSettings, *, log: Callable[[str], None] = print) -> dict[str, Any]:

@@ -204,7 +204,7 @@ def evaluate(net: EmbeddingNet, data: IdentitySet, pairs: IndexPairs, *, tau: fl
 def check_settings_numbers(settings: FaceTrainSettings) -> None:
     """CnnkitError for a non-finite or out-of-range float setting or thread count, before any
     data is read (``--lr inf`` or ``--margin inf`` would train to NaN weights)."""
-    from cnnkit.detect.run_train import check_threads
+    from cnnkit.train.device import check_threads
 
     check_range("--lr", settings.lr, 0, strict=True)
     check_range("--margin", settings.margin, 0)
@@ -216,7 +216,6 @@ def check_settings_numbers(settings: FaceTrainSettings) -> None:
 def train_run(out: str | Path, settings: FaceTrainSettings, *, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train an embedder into the new run directory ``out``; returns the test evaluation
     (:func:`evaluate`) plus ``train_seconds`` and ``tau``."""
-    from cnnkit.detect.run_train import torch_threads
     from cnnkit.faces.embed import build_embedder
     from cnnkit.faces.fit import (
         EmbedFitConfig,
@@ -228,6 +227,7 @@ def train_run(out: str | Path, settings: FaceTrainSettings, *, log: Callable[[st
     from cnnkit.faces.run import EmbedderMetadata, save_embedder
     from cnnkit.faces.verify import choose_threshold, pair_distances
     from cnnkit.nn.build import looks_like_spec, model_entry, read_spec_text
+    from cnnkit.train.device import torch_threads
 
     check_settings_numbers(settings)
     if settings.tau_rule not in ("accuracy", "far"):
