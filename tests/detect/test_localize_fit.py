@@ -62,3 +62,26 @@ def test_tiny_model_overfits_a_few_scenes(tmp_path) -> None:
     loaded, meta = load_localizer(str(path))
     assert meta["classes"] == ["square", "bar"]
     assert torch.equal(loaded.predict(data.images).boxes, found.boxes)
+
+
+def test_a_localizer_under_the_old_header_key_is_named_older(tmp_path) -> None:
+    import json
+
+    import pytest
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from cnnkit.errors import RunError
+
+    path = tmp_path / "model.safetensors"
+    net = build_localizer("quicknet", num_classes=3, num_landmarks=5, image_size=(32, 32))
+    save_localizer(net, str(path), architecture="quicknet", image_size=(32, 32), classes=["a", "b", "c"],
+                   landmark_names=[f"p{i}" for i in range(5)])
+    with safe_open(str(path), framework="pt") as handle:
+        header = handle.metadata()
+    assert set(header) == {"cnnkit_localize"}  # its own key, as every run kind has
+    old = tmp_path / "old.safetensors"  # as cnnkit wrote localizers before: under "cnnkit"
+    save_file(load_file(str(path)), str(old), metadata={"cnnkit": header["cnnkit_localize"]})
+    assert json.loads(header["cnnkit_localize"])["format"].startswith("cnnkit-localizer/")
+    with pytest.raises(RunError, match="localizer of an older cnnkit; train it again"):
+        load_localizer(str(old))

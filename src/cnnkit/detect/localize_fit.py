@@ -228,7 +228,8 @@ def draw_grid(model: Localizer, data: DetectionSet, *, count: int = 16, columns:
 
 
 # --------------------------------------------------------------------------- weights on disk
-METADATA_KEY = "cnnkit"  # safetensors metadata entry holding our JSON (as in run directories)
+METADATA_KEY = "cnnkit_localize"  # the safetensors metadata entry (see cnnkit.train.run_header)
+OLD_METADATA_KEY = "cnnkit"  # where localizers written before the key of their own kept it
 FORMAT = "cnnkit-localizer/2"  # 2: the class logits come from their own pooled head
 
 
@@ -260,7 +261,10 @@ def load_localizer(path: str) -> tuple[Localizer, dict[str, object]]:
 
     try:
         with safe_open(path, framework="pt") as handle:
-            meta = json.loads((handle.metadata() or {})[METADATA_KEY])
+            header = handle.metadata() or {}
+        if METADATA_KEY not in header and '"cnnkit-localizer/' in header.get(OLD_METADATA_KEY, ""):
+            raise RunError(f"{path} is a localizer of an older cnnkit; train it again")
+        meta = json.loads(header[METADATA_KEY])
         state = load_file(path)
     except (OSError, KeyError, ValueError) as err:
         raise RunError(f"cannot read localizer weights {path}: {err}; give a model.safetensors written by "

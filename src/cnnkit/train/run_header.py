@@ -1,33 +1,29 @@
-"""Reading which kind of run a folder holds, from its model.safetensors metadata.
+"""Which cnnkit command wrote a run directory, read from its weights file's header.
 
 Every cnnkit command that writes a run stores its JSON description under its own key of
 the safetensors header: ``cnnkit`` (``cnnkit train``: a classifier), ``cnnkit_detect``
-(``cnnkit detect train``), ``cnnkit_faces`` (``cnnkit faces train``). ``cnnkit detect
-localize`` also writes under ``cnnkit``, but its JSON carries ``"format":
-"cnnkit-localizer/N"``, which tells it apart. A command handed another command's run says
-which one wrote it and what to use instead.
+(``cnnkit detect train``), ``cnnkit_faces`` (``cnnkit faces train``), ``cnnkit_localize``
+(``cnnkit detect localize``). A command handed another command's run says which one
+wrote it and what to use instead.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
 from cnnkit.errors import RunError
 
 MODEL_FILE = "model.safetensors"
-LOCALIZER = "localizer"  # a kind, not a header key: a "cnnkit" entry in the localizer format
-LOCALIZER_FORMAT = "cnnkit-localizer/"
 
-# kind (the metadata key, or LOCALIZER) -> (what the run is, what to do with it instead)
+# metadata key -> (what the run is, what to do with it instead)
 RUN_KINDS: dict[str, tuple[str, str]] = {
     "cnnkit": ("a classifier run (from `cnnkit train`)", "use `cnnkit eval`/`cnnkit predict` on it"),
     "cnnkit_detect": ("a detector run (from `cnnkit detect train`)",
                       "use `cnnkit detect eval`/`cnnkit detect predict` on it"),
     "cnnkit_faces": ("a face embedding run (from `cnnkit faces train`)",
                      "use `cnnkit faces eval`/`verify`/`identify` on it"),
-    LOCALIZER: ("a localizer run (from `cnnkit detect localize`)",
+    "cnnkit_localize": ("a localizer run (from `cnnkit detect localize`)",
                 "load it in Python with cnnkit.detect.localize_fit.load_localizer (no command reads it back)"),
 }
 
@@ -35,20 +31,7 @@ RUN_KINDS: dict[str, tuple[str, str]] = {
 def run_kind(header: Mapping[str, str]) -> str | None:
     """The RUN_KINDS key of the command that wrote a safetensors ``header`` (its metadata
     dict), or None when no cnnkit command wrote it."""
-    if _is_localizer(header.get("cnnkit")):
-        return LOCALIZER
     return next((key for key in RUN_KINDS if key in header), None)
-
-
-def _is_localizer(raw: str | None) -> bool:
-    """True for a "cnnkit" entry written by `cnnkit detect localize` (JSON with its format)."""
-    if raw is None:
-        return False
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return False
-    return isinstance(data, dict) and str(data.get("format", "")).startswith(LOCALIZER_FORMAT)
 
 
 def _command(kind: str) -> str:
