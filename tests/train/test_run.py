@@ -235,5 +235,5 @@ def test_a_detection_run_points_to_detect_commands(tmp_path: Path) -> None:
     run = RunDir.create(tmp_path / "det")
     run.write_config({"model": "quicknet"})
     save_file({"w": torch.zeros(1)}, str(run.file("model.safetensors")), metadata={"cnnkit_detect": "{}"})
-    with pytest.raises(RunError, match="is a detection run; use `cnnkit detect eval`"):
+    with pytest.raises(RunError, match=r"is a detector run \(from `cnnkit detect train`\).*use `cnnkit detect eval`"):
         load_run(run.path)

@@ -326,12 +326,7 @@ class RunDir:
                 raw = header.get(METADATA_KEY)
         except Exception as err:  # safetensors raises several types for damaged files
             raise RunError(f"{path} is corrupt or not a safetensors file ({err}); retrain or restore it") from None
-        if raw is None and "cnnkit_detect" in header:  # written by `cnnkit detect train`
-            raise RunError(
-                f"{self.path} is a detection run; use `cnnkit detect eval` / `cnnkit detect predict` on it"
-            )
-        # faces and localizer runs (the latter also under "cnnkit") name the command that wrote them
-        wrong = wrong_kind_error(self.path, header, METADATA_KEY)
+        wrong = wrong_kind_error(self.path, header, METADATA_KEY)  # a detect, faces or localizer run
         if wrong is not None:
             raise wrong
         if raw is None:
