@@ -161,11 +161,9 @@ def register(app: typer.Typer) -> None:
         from cnnkit.cli.common import print_json
         from cnnkit.style import style_transfer
         from cnnkit.style.images import check_output
-        from cnnkit.style.transfer import check_numbers
         from cnnkit.train.device import choose_device
 
         check_output(out)  # a bad -o fails now, not after the whole optimization
-        check_numbers(size=size, steps=steps, alpha=alpha, beta=beta, balance=balance, tv=tv, lr=lr)
 
         def warn(note: str) -> None:
             print(f"warning: {note}", file=sys.stderr, flush=True)
