@@ -110,12 +110,12 @@ def _check_not_other_file(model: str) -> None:
     a model: say so instead of calling its path an unknown model name."""
     from pathlib import Path
 
-    from cnnkit.nn.build import _SPEC_FILE_SUFFIXES, is_zoo_name, looks_like_spec
+    from cnnkit.nn.build import SPEC_FILE_SUFFIXES, is_zoo_name, looks_like_spec
 
     path = Path(model)
     if looks_like_spec(model) or is_zoo_name(model) or not path.exists():
         return
-    *first, last = sorted(_SPEC_FILE_SUFFIXES)
+    *first, last = sorted(SPEC_FILE_SUFFIXES)
     raise CnnkitError(
         f"{model!r} is {'a folder' if path.is_dir() else 'a file'} but not a spec file: a spec file's name "
         f"ends in {', '.join(first)} or {last} and holds a spec "

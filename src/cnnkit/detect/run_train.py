@@ -17,7 +17,6 @@ restored afterwards.
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -276,18 +275,15 @@ def letterbox(path: str | Path, *, channels: int, size: tuple[int, int]) -> tupl
     import numpy as np
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    from cnnkit.data.images import _to_mode
+    from cnnkit.data.images import _to_mode, quiet_size_warning
 
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file" + ("" if not path.exists() else " (a folder?)"))
     try:
-        with warnings.catch_warnings():
-            # Pillow warns on images of 1-2x its pixel limit and still decodes them; above 2x it refuses
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
-                opened.load()
-                image = _to_mode(ImageOps.exif_transpose(opened) or opened, channels)
+        with quiet_size_warning(), Image.open(path) as opened:
+            opened.load()
+            image = _to_mode(ImageOps.exif_transpose(opened) or opened, channels)
     except UnidentifiedImageError:
         raise DataError(f"{path}: not an image Pillow can read (PNG, JPEG, BMP, ...)") from None
     except Image.DecompressionBombError as err:  # as cnnkit.data.images.load_image says it

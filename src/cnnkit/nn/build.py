@@ -15,7 +15,7 @@ from torch import nn
 from cnnkit.errors import ModelError
 from cnnkit.nn.registry import MODELS, Entry
 
-_SPEC_FILE_SUFFIXES = {".spec", ".txt", ".cnn"}
+SPEC_FILE_SUFFIXES = {".spec", ".txt", ".cnn"}
 
 
 def _load_zoo() -> None:
@@ -25,14 +25,14 @@ def _load_zoo() -> None:
 def looks_like_spec(name_or_spec: str) -> bool:
     """True when the text is an architecture spec rather than a zoo name."""
     return any(mark in name_or_spec for mark in ("->", "(", "\n", "[")) or (
-        Path(name_or_spec).suffix.lower() in _SPEC_FILE_SUFFIXES
+        Path(name_or_spec).suffix.lower() in SPEC_FILE_SUFFIXES
     )
 
 
 def read_spec_text(name_or_spec: str) -> str:
     """The spec text itself, reading it from a file when given a path to one."""
     path = Path(name_or_spec)
-    if path.suffix.lower() in _SPEC_FILE_SUFFIXES and "->" not in name_or_spec:
+    if path.suffix.lower() in SPEC_FILE_SUFFIXES and "->" not in name_or_spec:
         try:
             return path.read_text(encoding="utf-8")
         except OSError as err:
