@@ -58,6 +58,11 @@ SYNTAX_CASES = [
     ("INPUT(3x32x32x32x32) -> FC", "INPUT shape must be CxL, CxHxW or CxDxHxW", 1, 7),
     ("INPUT(3) -> FC", "INPUT shape must be CxL, CxHxW or CxDxHxW (whole numbers >= 1 joined by 'x'), "
      "e.g. 3x32x32, found '3'", 1, 7),  # fmt: skip
+    # channels last, the usual image layout elsewhere: said at the shape, not layers later
+    ("INPUT(32x32x3) -> CONV -> POOL -> FC", "INPUT shape must be channels first, found '32x32x3': "
+     "shapes are CxHxW; did you mean 3x32x32?", 1, 7),  # fmt: skip
+    ("INPUT(40x1) -> FC", "shapes are CxL; did you mean 1x40?", 1, 7),
+    ("INPUT(16x32x32x1) -> FC", "shapes are CxDxHxW; did you mean 1x16x32x32?", 1, 7),
     ("INPUT -> DROPOUT(1.5)", "DROPOUT p must be a number from 0.0 up to (not including) 1.0, found '1.5'", 1, 18),
     ("INPUT -> CONV(bias=maybe)", "CONV bias must be true or false, found 'maybe'", 1, 20),
     ("INPUT -> LEAKYRELU(slope=x)", "LEAKYRELU slope must be a number, found 'x'", 1, 26),
@@ -163,6 +168,18 @@ def test_num_classes_must_be_a_positive_whole_number(bad: object) -> None:
 def test_input_shape_must_be_a_shape(bad: object) -> None:
     with pytest.raises(SpecError, match="input_shape must be"):
         from_spec("INPUT -> FC", input_shape=bad)  # type: ignore[arg-type]
+
+
+def test_input_shape_written_channels_last_says_the_layout() -> None:
+    with pytest.raises(SpecError, match=r"input_shape=\(28, 28, 1\) looks channels last: shapes are CxHxW; "
+                       r"did you mean 1x28x28\?"):  # fmt: skip
+        from_spec("INPUT -> FC", input_shape=(28, 28, 1))
+
+
+@pytest.mark.parametrize("shape", [(3, 32, 32), (1, 28, 1), (3, 8, 3), (2, 3, 3), (4, 8, 3), (64, 8, 8), (1, 40), (8, 40)])
+def test_channels_first_shapes_are_not_mistaken_for_channels_last(shape: tuple[int, ...]) -> None:
+    # the last size does not look like channels, or the others are too small for an image's sides
+    assert from_spec("INPUT -> CONV(4, k=1)", input_shape=shape).input_shape == shape
 
 
 def test_input_shape_that_contradicts_the_spec_is_an_error() -> None:

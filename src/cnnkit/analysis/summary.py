@@ -202,6 +202,13 @@ def _spec_title(text: str, limit: int = 96) -> str:
 
 
 def _resolve(model: nn.Module | str, input_shape: tuple[int, ...] | None) -> tuple[nn.Module, tuple[int, ...], str]:
+    if input_shape is not None:
+        from cnnkit.nn.spec.shapes import channels_last_hint
+
+        # said here, before a bare INPUT takes 32 channels and fails layers later
+        hint = channels_last_hint(tuple(input_shape))
+        if hint:
+            raise ShapeError(f"input shape {'x'.join(map(str, input_shape))} looks channels last: {hint}")
     if isinstance(model, str):
         from cnnkit.nn.build import build, default_input_shape, looks_like_spec
 

@@ -23,6 +23,7 @@ from cnnkit.nn.spec.modules import make_module
 from cnnkit.nn.spec.nodes import Layer
 from cnnkit.nn.spec.parser import parse_spec
 from cnnkit.nn.spec.planner import DEFAULT_INPUT, Plan, final_fc, plan
+from cnnkit.nn.spec.shapes import channels_last_hint
 
 
 class SpecModel(CnnModel):
@@ -56,6 +57,9 @@ def _check_input_shape(value: object) -> tuple[int, ...]:
             f"input_shape must be (C, L), (C, H, W) or (C, D, H, W) of whole numbers >= 1 "
             f"without the batch, e.g. (3, 32, 32); got {value!r}"
         )
+    hint = channels_last_hint(value)  # type: ignore[arg-type]
+    if hint:
+        raise SpecError(f"input_shape={tuple(value)!r} looks channels last: {hint}")  # type: ignore[arg-type]
     return tuple(value)  # type: ignore[arg-type]
 
 

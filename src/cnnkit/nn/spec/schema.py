@@ -15,6 +15,7 @@ from typing import Any
 
 from cnnkit.errors import SpecError, did_you_mean
 from cnnkit.nn.spec.nodes import Arg, Value
+from cnnkit.nn.spec.shapes import channels_last_hint
 
 
 class BadValue(Exception):
@@ -126,6 +127,9 @@ def boolean(v: Value) -> bool:
 
 def input_shape(v: Value) -> tuple[int, ...]:
     if v.kind == "shape" and isinstance(v.value, tuple) and 2 <= len(v.value) <= 4 and min(v.value) >= 1:
+        hint = channels_last_hint(v.value)
+        if hint:
+            raise BadValue("channels first", f": {hint}")
         return v.value
     raise BadValue("CxL, CxHxW or CxDxHxW (whole numbers >= 1 joined by 'x'), e.g. 3x32x32")
 

@@ -8,6 +8,7 @@ These are the formulas torch uses (``ceil_mode=False``)::
 
 Each function takes the spatial sizes of one sample (H, W, ... without N and C) and
 raises :class:`NoFit` with a message naming the sizes when the layer cannot apply.
+:func:`channels_last_hint` catches a whole input shape written channels last (32x32x3).
 """
 
 from __future__ import annotations
@@ -28,6 +29,25 @@ class BadArgs(Exception):
 def dims(sizes: Sequence[int]) -> str:
     """(3, 3) -> '3x3'."""
     return "x".join(str(s) for s in sizes)
+
+
+_LAYOUTS = {2: "CxL", 3: "CxHxW", 4: "CxDxHxW"}
+
+
+def channels_last_hint(shape: Sequence[int]) -> str:
+    """'' for a plausible channels-first shape (C, *spatial); for one that looks written
+    channels last, the fix: 'shapes are CxHxW; did you mean 3x32x32?' (CxL or CxDxHxW by
+    the number of sizes).
+
+    Channels last means: the last size looks like channels (1 or 3) and the sizes before
+    it look like an image's sides (8 or more each), so small channels-first inputs such as
+    2x3x3 stay valid. Taken at face value, 32x32x3 is 32 channels of 32x3, which fails
+    layers later with a message about a window larger than 30x1.
+    """
+    if len(shape) < 2 or shape[-1] not in (1, 3) or min(shape[:-1]) < 8:
+        return ""
+    layout = _LAYOUTS.get(len(shape), "channels first")
+    return f"shapes are {layout}; did you mean {dims((shape[-1], *shape[:-1]))}?"
 
 
 def size_text(sizes: Sequence[int]) -> str:
