@@ -78,11 +78,11 @@ def _run(model_name: str, *, scenes: int, test_scenes: int, epochs: int, canvas:
     )
 
     start = time.perf_counter()
-    torch.manual_seed(seed)
     splits = make_scene_splits(scenes, 0, test_scenes, seed=seed, canvas=canvas, one_object=True)
     train, test = splits.train, splits.test
     net = build_localizer(model_name, num_classes=train.num_classes, num_landmarks=len(train.landmark_names),
-                          image_size=train.image_size, in_channels=int(train.images.shape[1]))
+                          image_size=train.image_size, in_channels=int(train.images.shape[1]),
+                          generator=torch.Generator().manual_seed(seed))
     cfg = LocalizeFitConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
     config = {"command": "detect localize", "model": model_name, "scenes": scenes, "test_scenes": test_scenes,
               "canvas": canvas, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,

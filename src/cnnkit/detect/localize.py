@@ -260,11 +260,14 @@ class Localizer(PixelStats):
 
 def build_localizer(
     name_or_spec: str | nn.Module, *, num_classes: int, num_landmarks: int, image_size: tuple[int, int],
-    in_channels: int = 1, hidden: int = 256,
+    in_channels: int = 1, hidden: int = 256, generator: torch.Generator | None = None,
 ) -> Localizer:
     """A :class:`Localizer` on the ``.features`` of a zoo model, a spec model or a given module.
 
     The trunk must turn (1, in_channels, H, W) images into a (1, C, h, w) feature map.
+    ``generator``: draw every initial weight from it
+    (:func:`cnnkit.detect.seeded_init.init_from_generator`), so the same seed gives the same
+    model; None keeps the layers' own initialization (torch's global generator).
     """
     what = name_or_spec if isinstance(name_or_spec, str) else type(name_or_spec).__name__
     from cnnkit.nn.build import build_trunk
@@ -282,5 +285,10 @@ def build_localizer(
     if out.dim() != 4:
         raise ShapeError(f"{what}'s trunk gives a {tuple(out.shape)} tensor, not a (N, C, h, w) feature map; "
                          "the localization head needs a convolutional trunk")
-    return Localizer(trunk, trunk_channels=int(out.shape[1]), trunk_grid=(int(out.shape[2]), int(out.shape[3])),
-                     num_classes=num_classes, num_landmarks=num_landmarks, in_channels=in_channels, hidden=hidden)
+    model = Localizer(trunk, trunk_channels=int(out.shape[1]), trunk_grid=(int(out.shape[2]), int(out.shape[3])),
+                      num_classes=num_classes, num_landmarks=num_landmarks, in_channels=in_channels, hidden=hidden)
+    if generator is not None:
+        from cnnkit.detect.seeded_init import init_from_generator
+
+        init_from_generator(model, generator)
+    return model

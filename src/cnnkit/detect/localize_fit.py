@@ -124,7 +124,6 @@ def fit(model: Localizer, data: DetectionSet, config: LocalizeFitConfig | None =
     device = torch.device(device)
     model.to(device)
     gen = torch.Generator().manual_seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
     with torch.no_grad():
         pixels = data.images.float().div(255).transpose(0, 1).reshape(data.images.shape[1], -1)
         model.mean.copy_(pixels.mean(dim=1))

@@ -93,7 +93,8 @@ def train_run(out: str | Path, settings: TrainSettings, *, log: Callable[[str], 
         + ", ".join(f"{w:.0f}x{h:.0f}" for w, h in fitted.anchors.tolist()))
     detector = build_yolo(backbone, num_classes=train.num_classes, anchors=fitted.anchors,
                           image_size=train.image_size, in_channels=int(train.images.shape[1]),
-                          grid=settings.grid, head_width=settings.head_width)
+                          grid=settings.grid, head_width=settings.head_width,
+                          generator=torch.Generator().manual_seed(settings.seed))
     run = RunDir.create(out, resumable=False)  # only now: a failure above leaves no empty folder
     fit_config = FitConfig(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr, seed=settings.seed,
                            ema_horizon=settings.ema_horizon)
@@ -103,7 +104,6 @@ def train_run(out: str | Path, settings: TrainSettings, *, log: Callable[[str], 
         "grid_used": detector.grid, "image_size": list(train.image_size), "classes": list(train.classes),
     }
     run.write_config(config)
-    torch.manual_seed(settings.seed)
 
     def record(rec: dict[str, float]) -> None:
         line = {k: (int(v) if k == "epoch" else round(v, 6)) for k, v in rec.items()}

@@ -79,12 +79,17 @@ class YoloDetector(PixelStats):
                 pred=nn.Conv2d(head_width, outputs, 1),
             )
         )
-        with torch.no_grad():  # start with "no object anywhere" so the many negatives do not swamp the first steps
+        self.set_objectness_prior()
+        self.register_buffer("anchors", table)
+        self.register_pixel_stats(in_channels)
+
+    def set_objectness_prior(self) -> None:
+        """Zero the prediction bias and set the objectness logit to logit(0.01): start with
+        "no object anywhere" so the many negatives do not swamp the first steps."""
+        with torch.no_grad():
             bias = self.head.pred.bias.view(self.num_anchors, 5 + self.num_classes)
             bias.zero_()
             bias[:, 4] = math.log(_OBJ_PRIOR / (1 - _OBJ_PRIOR))
-        self.register_buffer("anchors", table)
-        self.register_pixel_stats(in_channels)
 
     def forward(self, x: Tensor) -> Tensor:
         """(N, C, H, W) normalized -> (N, S, S, B, 5 + num_classes)."""
@@ -180,12 +185,16 @@ def build_yolo(
     in_channels: int = 1,
     grid: int | None = None,
     head_width: int = 64,
+    generator: torch.Generator | None = None,
 ) -> YoloDetector:
     """A detector whose trunk is the ``.features`` of a zoo model, a spec model or a given module.
 
     ``image_size`` (H, W) is the scene size; the trunk's output grid at that size must be
     square and at least 2x2. ``grid`` (optional) asks for a coarser S: when the trunk's grid
     is a multiple k of it, a 3x3 convolution with stride k (+ BN + ReLU) is added.
+    ``generator``: draw every initial weight from it
+    (:func:`cnnkit.detect.seeded_init.init_from_generator`), so the same seed gives the same
+    detector; None keeps the layers' own initialization (torch's global generator).
     """
     what = name_or_spec if isinstance(name_or_spec, str) else type(name_or_spec).__name__
     from cnnkit.nn.build import build_trunk
@@ -218,7 +227,13 @@ def build_yolo(
             )
         )
         rows = grid
-    return YoloDetector(
+    detector = YoloDetector(
         trunk, num_classes=num_classes, anchors=anchors, grid=rows, backbone_channels=channels,
         head_width=head_width, in_channels=in_channels,
     )
+    if generator is not None:
+        from cnnkit.detect.seeded_init import init_from_generator
+
+        init_from_generator(detector, generator)
+        detector.set_objectness_prior()
+    return detector
