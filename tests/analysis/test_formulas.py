@@ -70,6 +70,27 @@ def test_linear_and_grouped_forms() -> None:
     assert "ceil(" in explain_layer(net, (3, 227, 227), "pool1")
 
 
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_kernel_area_is_written_for_the_layers_rank(rank: int) -> None:
+    # one f per kernel dimension, as torch's kernel_size has; the numbers are torch's
+    conv = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[rank](2, 4, 3)
+    deconv = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}[rank](4, 2, 2, stride=2)
+    net = nn.Sequential(conv, deconv)
+    shape = (2, *[8] * rank)
+    window = "*".join(["f"] * rank)
+    text = explain_layer(net, shape, "0")
+    assert len(conv.kernel_size) == rank
+    assert f"Parameters: ({window}*c_in/groups + 1)*c_out" in text
+    assert f"MACs: output elements * (c_in/groups) * {window}\n" in text
+    assert f"= {sum(p.numel() for p in conv.parameters()):,}" in text
+    names = {1: ["L"], 2: ["H = W"], 3: ["D = H = W"]}[rank]
+    assert all(f"  {n}: floor((8 + 2*0" in text for n in names)
+    text = explain_layer(net, shape, "1")
+    assert f"Parameters: c_in*{window}*(c_out/groups) + c_out (biases)" in text
+    assert f"MACs: input elements * (c_out/groups) * {window}\n" in text
+    assert "but torch reports" not in text
+
+
 def test_unknown_layer_suggests_a_name() -> None:
     with pytest.raises(CnnkitError, match="did you mean 'conv2'"):
         explain_layer(_net(), (3, 227, 227), "cnv2")

@@ -11,6 +11,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from cnnkit.analysis.summary import summary
+from cnnkit.nn.build import build
 from cnnkit.errors import CnnkitError, ModelError, ShapeError
 
 torchvision = pytest.importorskip("torchvision")
@@ -187,6 +188,15 @@ def test_zoo_name_and_spec_text() -> None:
     assert spec.totals.input_shape == (1, 28, 28)
     assert spec.find("conv1").output_shape == (4, 26, 26)
     assert spec.totals.params == (9 + 1) * 4 + 4 * 13 * 13 * 10 + 10
+
+
+def test_a_spec_without_fc_has_no_empty_head_row() -> None:
+    # the rows are the spec's layers (as the builder names and sizes them): an empty head adds none
+    model = build("INPUT(1x28x28) -> CONV(8) -> RELU -> GAP")
+    table = summary(model, (1, 28, 28))
+    assert [r.name for r in table.rows] == [f"features.{n}" for n in model.layer_shapes]
+    assert [r.output_shape for r in table.rows] == list(model.layer_shapes.values())
+    assert table.rows[-1].output_shape == tuple(model(torch.rand(1, 1, 28, 28)).shape[1:])
 
 
 class _Functional(nn.Module):

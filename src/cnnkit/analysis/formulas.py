@@ -29,6 +29,11 @@ def _g(value: float) -> str:
     return f"{value:g}"
 
 
+def _window(module: nn.Module) -> str:
+    """The kernel area as a formula for this layer's rank: f (1-D), f*f (2-D), f*f*f (3-D)."""
+    return "*".join("f" * len(module.kernel_size))
+
+
 def _checked(value: int, actual: int) -> str:
     return count(value) if value == actual else f"{count(value)} (but torch reports {count(actual)}!)"
 
@@ -101,14 +106,14 @@ def _parameters(module: nn.Module | None, row: LayerRow) -> list[str]:
     if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
         f = "*".join(map(str, module.kernel_size))
         value = (math.prod(module.kernel_size) * module.in_channels // module.groups + int(has_bias)) * module.out_channels
-        return ["", f"Parameters: (f*f*c_in/groups{bias})*c_out",
+        return ["", f"Parameters: ({_window(module)}*c_in/groups{bias})*c_out",
                 f"  = ({f}*{module.in_channels}/{module.groups}{bias})*{module.out_channels} = {_checked(value, actual)}"]
     if isinstance(module, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
         f = "*".join(map(str, module.kernel_size))
         value = module.in_channels * math.prod(module.kernel_size) * (module.out_channels // module.groups)
         value += module.out_channels if has_bias else 0
         tail = f" + {module.out_channels}" if has_bias else ""
-        return ["", "Parameters: c_in*f*f*(c_out/groups) + c_out (biases)",
+        return ["", f"Parameters: c_in*{_window(module)}*(c_out/groups) + c_out (biases)",
                 f"  = {module.in_channels}*{f}*({module.out_channels}/{module.groups}){tail} = {_checked(value, actual)}"]
     if isinstance(module, nn.Linear):
         i, o = module.in_features, module.out_features
@@ -127,11 +132,11 @@ def _macs(module: nn.Module | None, row: LayerRow) -> list[str]:
     if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
         k = "*".join(map(str, module.kernel_size))
         text = f"({out_elems}) * ({module.in_channels}/{module.groups}) * ({k})"
-        formula = "output elements * (c_in/groups) * f*f"
+        formula = f"output elements * (c_in/groups) * {_window(module)}"
     elif isinstance(module, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
         k = "*".join(map(str, module.kernel_size))
         text = f"({'*'.join(map(str, row.input_shape or ()))}) * ({module.out_channels}/{module.groups}) * ({k})"
-        formula = "input elements * (c_out/groups) * f*f"
+        formula = f"input elements * (c_out/groups) * {_window(module)}"
     elif isinstance(module, nn.Linear):
         text = f"({out_elems}) * {module.in_features}"
         formula = "outputs * inputs"

@@ -126,6 +126,8 @@ class Tracer(TorchFunctionMode):
     def _is_leaf(self, module: nn.Module) -> bool:
         if module._modules:
             return False
+        if type(module) is nn.Sequential:
+            return False  # an empty Sequential (a spec's head without FC) passes x through: no row
         # a childless custom model is traced op by op; a bare torch layer is one row
         return module is not self.model or type(module).__module__.startswith(("torch.", "torchvision."))
 
