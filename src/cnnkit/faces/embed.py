@@ -116,8 +116,14 @@ def build_embedder(
     in_channels: int = 1,
     image_size: tuple[int, int] = (28, 28),
     dropout: float = 0.0,
+    generator: torch.Generator | None = None,
 ) -> EmbeddingNet:
     """An :class:`EmbeddingNet` on the ``.features`` trunk of a zoo name, a spec or a module.
+
+    With ``generator`` (a CPU generator) every parameter is drawn from it
+    (:func:`cnnkit.detect.seeded_init.init_from_generator`: PyTorch's default scheme), so
+    the same seed builds the same weights; without one, the builders' own initialization
+    (torch's global random state).
 
     ``image_size`` (H, W) is the size the images will have; the trunk must turn a
     (1, in_channels, H, W) input into a (1, C', h, w) feature map (checked here, so a
@@ -141,4 +147,9 @@ def build_embedder(
             f"{what}'s trunk gives a {tuple(out.shape)} tensor, not a (N, C, h, w) feature map; "
             "the embedding needs a convolutional trunk (a spec's part before its FC layers)"
         )
-    return EmbeddingNet(trunk, trunk_channels=int(out.shape[1]), dim=dim, dropout=dropout, in_channels=in_channels)
+    net = EmbeddingNet(trunk, trunk_channels=int(out.shape[1]), dim=dim, dropout=dropout, in_channels=in_channels)
+    if generator is not None:
+        from cnnkit.detect.seeded_init import init_from_generator  # the one generator-driven init
+
+        init_from_generator(net, generator)
+    return net

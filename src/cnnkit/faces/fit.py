@@ -30,6 +30,7 @@ from cnnkit.faces.losses import contrastive_loss
 from cnnkit.faces.mining import STRATEGIES, batch_triplet_loss
 from cnnkit.faces.pairs_file import IndexPairs
 from cnnkit.faces.sampler import PKSampler
+from cnnkit.faces.seeded import seed_stochastic_layers
 from cnnkit.faces.verify import pair_distances, verification_metrics
 from cnnkit.numbers import check_range
 
@@ -106,13 +107,18 @@ def fit_embedder(
     Records: ``epoch``, ``loss`` (mean over steps), ``triplets`` (mean mined per step; 0 for
     the contrastive loss), ``active`` (share of mined triplets or pairs with a positive loss),
     ``seconds`` and, with ``val``, ``val_auc``. ``log`` is called with each record. Before
-    training, the net's ``mean``/``std`` are set from ``data``'s images.
+    training, the net's ``mean``/``std`` are set from ``data``'s images. Every random draw
+    (batches, augmentation, mining, dropout, stochastic pooling) comes from generators seeded
+    with ``config.seed``, never from torch's global state: on the CPU the same seed and the
+    same starting weights give the same trained weights.
     """
     cfg = config or EmbedFitConfig()
     _check(net, data, cfg)
     device = torch.device(device)
     net.to(device)
     gen = torch.Generator().manual_seed(cfg.seed)
+    # dropout and stochastic pooling draw from generators too, not torch's global state
+    seed_stochastic_layers(net, gen, torch.Generator(device=device).manual_seed(cfg.seed))
     counts = data.counts()
     usable = int((counts >= 2).sum())
     sampler = PKSampler(data.identities, p=min(cfg.p, max(usable, 2)), k=cfg.k,

@@ -251,12 +251,13 @@ def train_run(out: str | Path, settings: FaceTrainSettings, *, log: Callable[[st
         f"validation images; test {test.source}: {len(test)} images of {len(test.names)} identities ({c}x{h}x{w})")
     for note in dict.fromkeys(train.notes + test.notes):
         log(f"  note: {note}")
-    net = build_embedder(backbone, dim=settings.dim, in_channels=c, image_size=(h, w))
+    # the weights are drawn from the seed, so two runs with one seed train the same network
+    net = build_embedder(backbone, dim=settings.dim, in_channels=c, image_size=(h, w),
+                         generator=torch.Generator().manual_seed(settings.seed))
     run.write_config({"kind": "faces", "command": settings.command, **asdict(settings), "backbone": backbone,
                       "test_source": test.source, "fit": {k: v for k, v in asdict(fit_config).items() if k != "augment"},
                       "augment": asdict(fit_config.augment), "train_identities": list(train.names),
                       "input_shape": [c, h, w]})
-    torch.manual_seed(settings.seed)
 
     def record(rec: dict[str, float]) -> None:
         line = {k: (int(v) if k == "epoch" else round(v, 6)) for k, v in rec.items()}
