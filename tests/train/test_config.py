@@ -82,3 +82,23 @@ def test_unknown_preset() -> None:
 def test_round_trip_any_valid_config(epochs, lr, batch_size, optimizer, schedule, limit) -> None:
     config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, schedule=schedule, limit=limit)
     assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_a_new_batch_size_scales_the_presets_lr_linearly(name: str) -> None:
+    preset = PRESETS[name]
+    config = TrainConfig.from_preset(name, batch_size=16)
+    assert config.lr == pytest.approx(preset["lr"] * 16 / preset["batch_size"])  # the linear scaling rule
+    assert config.lr_reference_batch == preset["batch_size"]
+    # the same rule when the batch is changed later, e.g. by the trainer for a small set
+    later = TrainConfig.from_preset(name).replace(batch_size=16)
+    assert later.lr == pytest.approx(config.lr)
+    again = TrainConfig.from_dict(json.loads(json.dumps(config.to_dict())))  # a saved run does not rescale
+    assert again.lr == config.lr
+
+
+def test_an_lr_the_user_gives_is_never_scaled() -> None:
+    config = TrainConfig.from_preset("fast", batch_size=16, lr=0.4)
+    assert config.lr == 0.4 and config.lr_reference_batch is None
+    assert config.replace(batch_size=8).lr == 0.4
+    assert TrainConfig().replace(batch_size=16).lr == TrainConfig().lr  # no preset: no reference batch

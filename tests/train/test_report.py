@@ -93,3 +93,29 @@ def test_report_names_the_source_of_a_fine_tuned_run(tmp_path: Path) -> None:
     )
     scratch = write_report(run, test=_fake_eval(y, y, 3), info=info, config={"model": "quicknet"}, plots=False)
     assert "Fine-tuned from" not in scratch.read_text()
+
+
+def test_report_shows_the_architecture_as_trained(tmp_path: Path) -> None:
+    # Issue 13 item 14: a spec's FC(10) trained on 3 classes is FC(3) in the report.
+    import cnnkit
+
+    written = "INPUT(1x8x8) -> CONV(4, k=3) -> RELU -> FC(10)"
+    model = cnnkit.build(written, num_classes=3)  # what the trainer builds for 3 classes
+    assert model(torch.zeros(1, 1, 8, 8)).shape == (1, 3)
+    run, _, info = make_run(tmp_path / "r", model=model, epochs=1)
+    y = torch.tensor([0, 1, 2])
+    text = write_report(run, test=_fake_eval(y, y, 3), info=info, config={"model": written}, model=model,
+                        notes=["the spec's last layer FC(10) is trained as FC(3): tiny has 3 classes"], plots=False).read_text()
+    assert "Architecture (as trained):\n\n```\nINPUT(1x8x8) -> CONV(4, k=3) -> RELU -> FC(3)\n```" in text
+    assert "- the spec's last layer FC(10) is trained as FC(3): tiny has 3 classes" in text
+
+
+def test_report_warns_when_the_run_is_no_better_than_chance(tmp_path: Path) -> None:
+    run, _, info = make_run(tmp_path / "r", epochs=2)
+    y = torch.tensor([0, 1, 2] * 5)
+    at_chance = _fake_eval(y, torch.zeros_like(y), 3)  # always class 0: 1/3, chance for 3 classes
+    config = {"model": "quicknet", "lr": 0.4, "batch_size": 512}
+    text = write_report(run, test=at_chance, info=info, config=config, plots=False).read_text()
+    assert f"**warning: test accuracy {1 / 3:.1%} is no better than chance ({1 / 3:.1%} for 3 classes)" in text
+    good = write_report(run, test=_fake_eval(y, y, 3), info=info, config=config, plots=False).read_text()
+    assert "no better than chance" not in good

@@ -51,6 +51,9 @@ class TrainConfig:
     batch_size: int = 256  # images per optimiser step, summed over all DDP processes
     optimizer: str = "sgd"  # sgd (with momentum) or adamw
     lr: float = 0.1  # peak learning rate (per step, reached after warm-up)
+    lr_reference_batch: int | None = None  # the batch size ``lr`` was chosen for; while set
+    #   (a preset's lr, not one the user gave) lr follows batch_size linearly: lr / batch_size
+    #   stays constant when the batch size changes (see :meth:`replace`). None: lr is fixed
     momentum: float = 0.9  # SGD momentum; AdamW's beta1
     nesterov: bool = True  # Nesterov momentum for SGD
     weight_decay: float = 5e-4  # L2 penalty (SGD) or decoupled decay (AdamW); not on BN/bias
@@ -80,6 +83,10 @@ class TrainConfig:
     preset: str | None = None  # the preset these values started from, for the record
     transfer: dict[str, Any] | None = None  # fine-tuning runs: source, freeze choice, per_class ...
     #   (written by cnnkit.train.transfer; None for a run trained from scratch)
+    more: list[dict[str, Any]] = field(default_factory=list)  # continuations of the finished
+    #   run, oldest first: {"after_epoch", "epochs", "lr", "command"}; each is a new learning-rate
+    #   cycle (warm-up, then the schedule's decay) over its epochs (cnnkit.train.cycles)
+    command: str | None = None  # the command line that started the run (report.md shows it)
 
     def __post_init__(self) -> None:
         if isinstance(self.input_shape, list):
@@ -109,7 +116,7 @@ class TrainConfig:
         _check_range("val_fraction", self.val_fraction, 0.0, 0.9)
         if self.limit is not None:
             _check_range("limit", self.limit, 1, integer=True)
-        for name in ("num_classes", "in_channels"):
+        for name in ("num_classes", "in_channels", "lr_reference_batch"):
             value = getattr(self, name)
             if value is not None:
                 _check_range(name, value, 1, integer=True)
@@ -126,13 +133,24 @@ class TrainConfig:
                 )
             values.update(PRESETS[name])
             values["preset"] = name
-        values.update(overrides)
-        return cls.from_dict(values)
+            values["lr_reference_batch"] = values.get("batch_size", cls.batch_size)  # the preset's lr is for its batch
+        base = cls.from_dict(values)
+        return base.replace(**overrides) if overrides else base
 
     def replace(self, **overrides: Any) -> TrainConfig:
-        """A copy with some fields changed (unknown names rejected)."""
+        """A copy with some fields changed (unknown names rejected).
+
+        The linear scaling rule: while ``lr_reference_batch`` is set, a new ``batch_size``
+        without a new ``lr`` scales lr by new / old batch size, so the step per sample stays
+        the same (a preset's lr of 0.4 for batch 512 is 0.0125 for batch 16). Giving ``lr``
+        fixes it: ``lr_reference_batch`` becomes None and later batch changes keep it.
+        """
         data = self.to_dict()
         data.update(overrides)
+        if "lr" in overrides:
+            data["lr_reference_batch"] = overrides.get("lr_reference_batch")  # a chosen lr is kept as given
+        elif self.lr_reference_batch is not None and "batch_size" in overrides:
+            data["lr"] = self.lr * int(overrides["batch_size"]) / self.batch_size
         return TrainConfig.from_dict(data)
 
     def to_dict(self) -> dict[str, Any]:

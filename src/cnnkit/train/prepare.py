@@ -20,6 +20,10 @@ from cnnkit.data.tensordata import DatasetInfo, Splits
 from cnnkit.errors import CnnkitError, ModelError
 from cnnkit.train.config import TrainConfig
 
+# A batch of a whole small set gives one optimizer step an epoch, and a few epochs of that
+# learn nothing; the batch shrinks so that every epoch takes at least this many steps.
+MIN_STEPS_PER_EPOCH = 16
+
 
 def derive_seed(seed: int, *parts: object) -> int:
     """A 63-bit seed from ``seed`` and labels (e.g. "shuffle", epoch, rank), stable across runs.
@@ -65,6 +69,70 @@ def load_splits(config: TrainConfig, model: str | nn.Module) -> Splits:
         input_shape=target_input_shape(config, model),
         limit=config.limit,
     )
+
+
+def fit_batch_to_data(config: TrainConfig, train_size: int, world: int = 1) -> tuple[TrainConfig, str | None]:
+    """``config`` with a batch small enough for ``MIN_STEPS_PER_EPOCH`` steps an epoch over
+    ``train_size`` samples (a multiple of ``world``, the DDP process count), and a note
+    saying what changed; ``(config, None)`` when the batch already fits.
+
+    The learning rate follows the batch linearly unless the user chose it
+    (:meth:`TrainConfig.replace` and ``lr_reference_batch``).
+    """
+    fitting = max(world, train_size // MIN_STEPS_PER_EPOCH // world * world)
+    if config.batch_size <= fitting:
+        return config, None
+    adapted = config.replace(batch_size=fitting)
+    lr = (f"lr {config.lr:g} -> {adapted.lr:.3g} (scaled with the batch; --lr sets it)"
+          if adapted.lr != config.lr else f"lr {config.lr:g} kept (given)")  # fmt: skip
+    note = (f"batch size {config.batch_size} -> {fitting}, so that {train_size} training samples "
+            f"give {train_size // fitting} steps an epoch; {lr}")  # fmt: skip
+    return adapted, note
+
+
+def _written_units(text: str) -> tuple[int, int, str] | None:
+    """(offset, length, value text) of the units the spec's last FC writes out, e.g. the
+    ``10`` of ``FC(10)`` or ``FC(units=10)``; None for a bare FC (its units follow the data)
+    or a last FC inside a repeat (the text stands for every repetition)."""
+    from cnnkit.nn.spec import parse_spec
+    from cnnkit.nn.spec.nodes import Layer
+    from cnnkit.nn.spec.planner import final_fc
+
+    items = parse_spec(text).items
+    layer = final_fc(items)
+    if layer is None or not any(item is layer for item in items if isinstance(item, Layer)):
+        return None
+    for arg in layer.args:
+        if arg.key in (None, "units"):
+            lines = text.splitlines(keepends=True)
+            offset = sum(len(line) for line in lines[: arg.value.line - 1]) + arg.value.column - 1
+            return offset, len(arg.value.text), arg.value.text
+    return None
+
+
+def spec_as_trained(text: str, num_classes: int) -> str:
+    """Spec text as the trainer builds it: the last FC's written units set to ``num_classes``
+    (``FC(10)`` becomes ``FC(3)`` for 3 classes); the text unchanged when nothing differs."""
+    written = _written_units(text)
+    if written is None or written[2] == str(num_classes):
+        return text
+    offset, length, _ = written
+    return text[:offset] + str(num_classes) + text[offset + length :]
+
+
+def head_note(config: TrainConfig, info: DatasetInfo) -> str | None:
+    """A note when :func:`build_model` sets a spec's written last-FC units to the class count
+    ('the spec's last layer FC(10) is trained as FC(3): folder:textures has 3 classes')."""
+    from cnnkit.nn.build import looks_like_spec, read_spec_text
+
+    if not looks_like_spec(config.model):
+        return None
+    classes = config.num_classes or info.num_classes
+    written = _written_units(read_spec_text(config.model))
+    if written is None or written[2] == str(classes):
+        return None
+    return (f"the spec's last layer FC({written[2]}) is trained as FC({classes}): "
+            f"{info.name} has {info.num_classes} classes")  # fmt: skip
 
 
 def build_model(config: TrainConfig, info: DatasetInfo) -> tuple[nn.Module, dict[str, Any]]:

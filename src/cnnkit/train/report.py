@@ -8,6 +8,7 @@ metrics of every epoch and the configuration.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -57,6 +58,32 @@ def model_label(config: dict[str, Any], model: nn.Module | None) -> str:
     return text or "model"
 
 
+# "No better than chance": the test accuracy at most this many times 1 / classes.
+CHANCE_FACTOR = 1.2
+FEW_STEPS = 100  # fewer optimizer steps than this in a whole run rarely learn anything
+
+
+def chance_note(accuracy: float, num_classes: int, config: dict[str, Any], metrics: Sequence[dict[str, Any]]) -> str | None:
+    """A warning with the likely cause when ``accuracy`` (0..1) is no better than chance
+    (1 / ``num_classes``); None otherwise. ``metrics`` are the run's per-epoch records
+    (``step``: optimizer steps so far, ``val_loss``), ``config`` the TrainConfig as a dict."""
+    chance = 1.0 / num_classes
+    if num_classes < 2 or accuracy > CHANCE_FACTOR * chance:
+        return None
+    steps = int(metrics[-1].get("step", 0)) if metrics else 0
+    losses = [r.get("val_loss") for r in metrics if isinstance(r.get("val_loss"), (int, float))]
+    lr = float(config.get("lr", 0.0))
+    if losses and (not all(map(math.isfinite, losses)) or losses[-1] > 2 * losses[0]):
+        cause = (f"the validation loss grew to {losses[-1]:.4g}, so the learning rate {lr:g} is likely "
+                 f"too high: train again with --lr {lr / 10:.3g}")  # fmt: skip
+    elif steps and steps < FEW_STEPS:
+        cause = (f"it took only {steps} optimizer steps (batch size {config.get('batch_size')}): "
+                 "train longer with --epochs or use a smaller --batch-size")  # fmt: skip
+    else:
+        cause = "check that the labels match the images (`cnnkit data show`) and that the model fits the data"
+    return f"warning: test accuracy {accuracy:.1%} is no better than chance ({chance:.1%} for {num_classes} classes); {cause}"
+
+
 def _per_class_rows(result: EvalLike, classes: Sequence[str]) -> list[str]:
     counts = result.confusion.detach().cpu().long()
     rows = ["| Class | Samples | Accuracy | Most often mistaken for |", "|---|---:|---:|---|"]
@@ -102,6 +129,7 @@ def write_report(
     images_per_s: float | None = None,
     date: datetime | None = None,
     plots: bool = True,
+    notes: Sequence[str] = (),
 ) -> Path:
     """Write report.md (and, with ``plots``, curves.png and confusion.png) into ``run``.
 
@@ -113,6 +141,8 @@ def write_report(
         model: the trained model, for its name and parameter count.
         command: the command line that started the run (shown verbatim).
         split_sizes: e.g. {"train": 54000, "val": 6000, "test": 10000}.
+        notes: lines the run printed as notes (an adapted batch size, a resized last
+            layer, skipped unreadable files), listed under the results.
         train_seconds / images_per_s: default to the sum of the epochs' ``seconds`` and
             the mean of their ``images_per_s``.
 
@@ -164,9 +194,18 @@ def write_report(
         lines.append(f"| Fine-tuned from | {_transfer_summary(transfer)} |")
     if device:
         lines.append(f"| Device | {device} |")
+    warning = chance_note(test.accuracy, len(info.classes), config, records)
+    if warning:
+        lines += ["", f"**{warning}**"]
+    if notes:
+        lines += ["", "Notes:", "", *(f"- {note}" for note in notes)]
     spec = getattr(unwrap(model), "spec", None) if model is not None else None
     if isinstance(spec, str):
-        lines += ["", "Architecture:", "", "```", spec.strip(), "```"]
+        from cnnkit.train.prepare import spec_as_trained
+
+        outputs = getattr(unwrap(model), "output_shape", None) or (len(info.classes),)
+        trained = spec_as_trained(spec, int(outputs[-1]))  # FC(10) trained on 3 classes shows as FC(3)
+        lines += ["", "Architecture (as trained):", "", "```", trained.strip(), "```"]
     lines += ["", "## Per-class test accuracy", "", *_per_class_rows(test, info.classes)]
     lines += ["", "## Learning curves", "", f"![loss and accuracy per epoch]({CURVES})"]
     lines += ["", "## Confusion matrix", "", f"![confusion matrix of the test set]({CONFUSION})"]

@@ -1,0 +1,82 @@
+"""Issue 13 item 4: the presets on small data. The batch shrinks so every epoch takes
+several steps, the preset's learning rate follows it linearly, and a run that ends no
+better than chance says why."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from cnnkit.train.config import PRESETS, TrainConfig
+from cnnkit.train.prepare import MIN_STEPS_PER_EPOCH, fit_batch_to_data, load_splits
+from cnnkit.train.report import chance_note
+from cnnkit.train.trainer import train
+
+
+@pytest.mark.parametrize("train_size", [108, 300, 1294, 5000])
+@pytest.mark.parametrize("world", [1, 2])
+def test_a_small_training_set_gets_a_batch_with_several_steps_an_epoch(train_size: int, world: int) -> None:
+    config = TrainConfig.from_preset("fast")
+    adapted, note = fit_batch_to_data(config, train_size, world)
+    assert train_size // adapted.batch_size >= MIN_STEPS_PER_EPOCH  # the loop drops the last partial batch
+    assert adapted.batch_size % world == 0
+    assert adapted.lr == pytest.approx(PRESETS["fast"]["lr"] * adapted.batch_size / PRESETS["fast"]["batch_size"])
+    assert note is not None and f"batch size 512 -> {adapted.batch_size}" in note and f"lr 0.4 -> " in note
+
+
+def test_a_batch_that_fits_is_kept_and_a_given_lr_stays() -> None:
+    config = TrainConfig.from_preset("fast")
+    assert fit_batch_to_data(config, 512 * MIN_STEPS_PER_EPOCH) == (config, None)
+    given = TrainConfig.from_preset("fast", lr=0.05)
+    adapted, note = fit_batch_to_data(given, 300)
+    assert adapted.lr == 0.05 and note is not None and "lr 0.05 kept" in note
+
+
+def test_the_fast_preset_learns_a_few_hundred_digits() -> None:
+    # Before: batch 512 over 300 samples was one step an epoch, and the run ended at ~9%.
+    config = TrainConfig.from_preset("fast", data="digits", limit=300, epochs=3, device="cpu")
+    splits = load_splits(config, config.model)
+    adapted, note = fit_batch_to_data(config, len(splits.train))
+    assert note is not None
+    result = train(splits, config=adapted, quiet=True)
+    assert result.test_accuracy is not None and result.test_accuracy >= 0.8  # chance is 10%
+
+
+def _records(losses: list[float], steps: int) -> list[dict[str, float]]:
+    return [{"epoch": i + 1, "val_loss": loss, "step": steps * (i + 1) // len(losses)} for i, loss in enumerate(losses)]
+
+
+def test_no_better_than_chance_names_the_likely_cause() -> None:
+    config = {"lr": 0.4, "batch_size": 512}
+    assert chance_note(0.9, 10, config, _records([2.3, 0.3], 40)) is None
+    few = chance_note(0.2, 3, config, _records([1.1, 1.1, 1.1], 3))
+    assert few is not None and few.startswith("warning: test accuracy 20.0% is no better than chance (33.3% for 3 classes)")
+    assert "only 3 optimizer steps" in few and "--epochs" in few
+    blown = chance_note(0.1, 10, config, _records([2.3, 8698.0], 400))
+    assert blown is not None and "learning rate 0.4 is likely too high" in blown and "--lr 0.04" in blown
+    assert "too high" in (chance_note(0.1, 10, config, _records([2.3, math.nan], 400)) or "")
+
+
+@pytest.mark.parametrize(
+    ("spec", "note"),
+    [
+        ("INPUT(1x8x8) -> CONV(4, k=3) -> FC(10)", "the spec's last layer FC(10) is trained as FC(3): blobs has 3 classes"),
+        ("INPUT(1x8x8) -> CONV(4, k=3) -> FC(units=10)", "the spec's last layer FC(10) is trained as FC(3): blobs has 3 classes"),
+        ("INPUT(1x8x8) -> CONV(4, k=3) -> FC(3)", None),  # already right
+        ("INPUT(1x8x8) -> CONV(4, k=3) -> FC", None),  # a bare FC takes the class count by design
+    ],
+)
+def test_a_resized_last_layer_is_noted(spec: str, note: str | None) -> None:
+    # Issue 13 item 14: FC(10) on a 3-class set was silently trained as FC(3).
+    from tinydata import tiny_info
+
+    from cnnkit.train.prepare import build_model, head_note, spec_as_trained
+
+    config = TrainConfig(model=spec)
+    info = tiny_info(classes=3)
+    assert head_note(config, info) == note
+    model, _ = build_model(config, info)
+    assert model.output_shape == (3,)
+    if spec.endswith(")"):  # units written out: the shown text alone builds the trained model
+        rebuilt = __import__("cnnkit").build(spec_as_trained(spec, 3))
+        assert [tuple(p.shape) for p in rebuilt.parameters()] == [tuple(p.shape) for p in model.parameters()]
