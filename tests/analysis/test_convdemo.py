@@ -139,6 +139,17 @@ def test_render_shows_the_size_formula_with_numbers() -> None:
     assert f"floor((7 + 2*1 - 2*(3-1) - 1) / 1) + 1 = {(7 + 2 - 2 * 2 - 1) // 1 + 1}" in text
 
 
+def test_own_numbers_default_to_conv2ds_stride_and_padding() -> None:
+    # the example's stride 2 / padding 1 are for generated numbers only
+    gen = torch.Generator().manual_seed(3)
+    x, w = torch.rand(2, 6, 6, generator=gen), torch.rand(3, 2, 3, 3, generator=gen)
+    torch.testing.assert_close(explain_conv(x, w).output, F.conv2d(x[None].double(), w.double())[0])
+    walk = explain_conv(weight=w)  # generated input, own filters: still one's own numbers
+    torch.testing.assert_close(walk.output, F.conv2d(walk.input[None], walk.weight, walk.bias)[0])
+    walk = explain_conv(input_size=6, kernel=3)  # a generated example keeps its own settings
+    assert (walk.stride, walk.padding) == (2, 1)
+
+
 def test_to_dict_is_json_and_matches_conv2d() -> None:
     walk = explain_conv(torch.rand(2, 4, 4), torch.rand(3, 2, 2, 2), torch.rand(3), stride=1, padding=0)
     data = json.loads(json.dumps(walk.to_dict()))

@@ -67,6 +67,28 @@ def test_values_file_and_single_cell(tmp_path: Path) -> None:
     assert sum(t.startswith("out[") for t in result.output.splitlines()) == 1
 
 
+def test_own_values_get_torchs_conv2d_defaults_not_the_examples(tmp_path: Path) -> None:
+    # stride 2 / padding 1 belong to the generated example; a --values file is convolved as
+    # torch's Conv2d does by default (stride 1, padding 0)
+    values = {"input": [[[1, 0, 2, 1], [0, 1, 1, 0], [2, 2, 0, 1], [1, 0, 1, 2]]], "weight": [[[[1, 0], [0, -1]]]],
+              "bias": [1]}  # fmt: skip
+    path = tmp_path / "conv.json"
+    path.write_text(json.dumps(values))
+    result = runner.invoke(app, ["explain-conv", "--values", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    reference = torch.nn.Conv2d(1, 1, 2)  # torch's defaults
+    expected = conv_of(values, stride=reference.stride, padding=reference.padding)
+    torch.testing.assert_close(torch.tensor(data["output"], dtype=torch.float64), expected)
+    assert (data["stride"], data["padding"]) == (reference.stride[0], reference.padding[0])
+    text = runner.invoke(app, ["explain-conv", "--values", str(path)]).output
+    assert "Stride 1, zero padding 0" in text
+    # the options still apply to one's own numbers
+    result = runner.invoke(app, ["explain-conv", "--values", str(path), "--padding", "1", "--json"])
+    torch.testing.assert_close(torch.tensor(json.loads(result.output)["output"], dtype=torch.float64),
+                               conv_of(values, stride=1, padding=1))  # fmt: skip
+
+
 def test_big_input_is_summarised() -> None:
     result = runner.invoke(app, ["explain-conv", "--input-size", "16", "--max-cells", "4"])
     assert result.exit_code == 0, result.output

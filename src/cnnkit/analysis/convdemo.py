@@ -10,7 +10,8 @@ plain text for an 80-100 column terminal.
 
 Without values, a small seeded example is made (by default the classic one: a 5x5x3
 input with values 0..2, two 3x3x3 filters with weights -1..1, biases 1 and 0, padding 1,
-stride 2), so the arithmetic is easy to follow by hand.
+stride 2), so the arithmetic is easy to follow by hand. Stride 2 and padding 1 belong to
+that example; numbers of one's own get torch's ``Conv2d`` defaults, stride 1 and padding 0.
 
 Output size per side: floor((n + 2p - d*(f - 1) - 1) / s) + 1, which is the familiar
 floor((n + 2p - f) / s) + 1 when the dilation d is 1.
@@ -27,6 +28,7 @@ from torch import Tensor
 
 from cnnkit.errors import ShapeError
 
+EXAMPLE_STRIDE, EXAMPLE_PADDING = 2, 1  # the classic example's, for generated numbers only
 MAX_TERMS = 20_000_000  # products kept in memory; a worked example never needs more
 
 
@@ -156,8 +158,8 @@ def explain_conv(
     weight: Any = None,
     bias: Any = None,
     *,
-    stride: int = 2,
-    padding: int = 1,
+    stride: int | None = None,
+    padding: int | None = None,
     dilation: int = 1,
     seed: int = 0,
     input_size: int | None = None,
@@ -171,9 +173,15 @@ def explain_conv(
     channels x input_size x input_size (defaults 3 x 5 x 5). weight: (F, C, kh, kw), or
     None for integers -1..1 of shape filters x C x kernel x kernel (defaults 2, 3). bias:
     (F,), or None for 1, 0, 1, 0, ... with generated filters and zeros with given ones.
-    Sizes given next to explicit values must agree with them. Raises ShapeError (a
-    CnnkitError) for shapes that do not fit.
+    Sizes given next to explicit values must agree with them. stride and padding default
+    to the example's 2 and 1 when both input and weight are generated, else to torch's
+    Conv2d defaults 1 and 0. Raises ShapeError (a CnnkitError) for shapes that do not fit.
     """
+    own = input is not None or weight is not None
+    if stride is None:
+        stride = 1 if own else EXAMPLE_STRIDE
+    if padding is None:
+        padding = 0 if own else EXAMPLE_PADDING
     for name, value, low in (("stride", stride, 1), ("padding", padding, 0), ("dilation", dilation, 1)):
         if not isinstance(value, int) or value < low:
             raise ShapeError(f"{name} must be an integer >= {low}; got {value!r}")

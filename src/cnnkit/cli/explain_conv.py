@@ -105,8 +105,12 @@ def register(app: typer.Typer) -> None:
         channels: Optional[int] = typer.Option(None, "--channels", min=1, help="Input channels [default: 3]."),
         filters: Optional[int] = typer.Option(None, "--filters", min=1, help="Number of filters [default: 2]."),
         kernel: Optional[int] = typer.Option(None, "--kernel", min=1, help="Filter height and width [default: 3]."),
-        stride: int = typer.Option(2, "--stride", min=1, help="Step between windows."),
-        padding: int = typer.Option(1, "--padding", min=0, help="Zeros added on every side."),
+        stride: Optional[int] = typer.Option(
+            None, "--stride", min=1, help="Step between windows [default: 2 for the example, 1 with --values]."
+        ),
+        padding: Optional[int] = typer.Option(
+            None, "--padding", min=0, help="Zeros added on every side [default: 1 for the example, 0 with --values]."
+        ),
         dilation: int = typer.Option(1, "--dilation", min=1, help="Spacing between filter taps."),
         seed: int = typer.Option(0, "--seed", help="Seed for the generated example values."),
         values: Optional[Path] = typer.Option(
@@ -120,15 +124,16 @@ def register(app: typer.Typer) -> None:
         """Work one convolution through by hand: products, sums and bias of every output cell.
 
         By default: a 5x5x3 input (values 0..2), two 3x3x3 filters (weights -1..1),
-        biases 1 and 0, padding 1, stride 2 -- a 2x3x3 output. The output size
-        follows floor((n + 2p - f) / s) + 1 per side.
+        biases 1 and 0, padding 1, stride 2 -- a 2x3x3 output. Your own numbers
+        (--values) get torch's Conv2d defaults instead: stride 1, padding 0. The output
+        size follows floor((n + 2p - f) / s) + 1 per side.
 
         \b
         Examples:
           cnnkit explain-conv
           cnnkit explain-conv --cell 1,2,0
           cnnkit explain-conv --input-size 7 --kernel 3 --stride 1 --padding 0 --seed 4
-          cnnkit explain-conv --values my_conv.json --stride 1
+          cnnkit explain-conv --values my_conv.json --padding 1
           cnnkit explain-conv --json > conv.json
 
         \b
