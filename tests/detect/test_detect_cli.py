@@ -104,3 +104,20 @@ def test_unknown_backbone_fails_before_any_data_or_folder(tmp_path: Path, run_cl
     code, stdout, err = run_cli(["detect", "train", "quicknett", *SCENE_ARGS, "--out", str(out)])
     assert code == 2 and "unknown model 'quicknett'" in err and len(err.splitlines()) == 1
     assert "data scenes" not in stdout and not out.exists()
+
+
+@pytest.mark.parametrize("command", ["train", "eval", "predict", "localize"])
+def test_help_names_each_default_once(command: str, run_cli: Cli) -> None:
+    """The CLI prints ``[default: X]`` itself; an option's own help must not say it again."""
+    code, out, _ = run_cli(["detect", command, "--help"])
+    assert code == 0
+    entries: list[str] = []  # one entry per argument or option: its first line and continuation lines
+    for line in out.splitlines():
+        if line.startswith("  ") and not line.startswith("   ") and line.strip():
+            entries.append(line)
+        elif line.startswith("   ") and entries:
+            entries[-1] += " " + line.strip()
+    assert len(entries) > 3
+    for entry in entries:
+        assert entry.count("default") <= 1, entry
+    assert "[[" not in out.splitlines()[0], out.splitlines()[0]

@@ -13,7 +13,7 @@ def register(group: typer.Typer) -> None:
 
     @group.command("localize")
     def localize(
-        model: str = typer.Argument("quicknet", metavar="[MODEL_OR_SPEC]",
+        model: str = typer.Argument("quicknet", metavar="MODEL_OR_SPEC",
                                     help="Zoo name or spec whose .features is the trunk."),
         scenes: int = typer.Option(3000, "--scenes", help="Training scenes (one object or none each)."),
         test_scenes: int = typer.Option(300, "--test-scenes", help="Held-out scenes for the figures."),

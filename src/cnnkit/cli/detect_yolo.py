@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-THREADS_HELP = "CPU threads, 0 .. 4 per core [default 0: every core]"
+THREADS_HELP = "CPU threads, 0 .. 4 per core (0: every core)"
 DATA_HELP = "scenes (generated), yolo:PATH (YOLO-layout folder) or coco:PATH (COCO instances json)."
 
 
@@ -29,15 +29,15 @@ def register(group: typer.Typer) -> None:
 
     @group.command("train")
     def train_command(
-        model: str = typer.Argument("quicknet", metavar="[MODEL_OR_SPEC]",
-                                    help="Backbone: a zoo name, spec text or spec file [default: quicknet]."),
+        model: str = typer.Argument("quicknet", metavar="MODEL_OR_SPEC",
+                                    help="Backbone: a zoo name, spec text or spec file."),
         out: Path = typer.Option(..., "--out", "-o", help="New run directory, e.g. runs/scenes."),
         data: str = typer.Option("scenes", "--data", "-d", help=DATA_HELP),
         epochs: int = typer.Option(12, "--epochs", "-e", min=1, help="Passes over the training images."),
         batch_size: int = typer.Option(32, "--batch-size", "-b", min=1, help="Images per step."),
         lr: float = typer.Option(3e-3, "--lr", help="Peak one-cycle learning rate (AdamW)."),
         anchors: int = typer.Option(5, "--anchors", min=1, help="Anchor boxes per cell, by k-means on the training boxes."),
-        grid: int = typer.Option(0, "--grid", min=0, help="S x S grid; 0 (default) keeps the trunk's own grid (12x12 for quicknet on 96x96 scenes)."),
+        grid: int = typer.Option(0, "--grid", min=0, help="S x S grid; 0 keeps the trunk's own grid (12x12 for quicknet on 96x96 scenes)."),
         head_width: int = typer.Option(64, "--head-width", min=1, help="Channels of the head's 3x3 convolution."),
         ema: float = typer.Option(0.1, "--ema",
                                   help="Weight average horizon as a share of all steps, 0..1 (0: off)."),
