@@ -15,6 +15,7 @@ import pytest
 import torch
 from tinydata import SMALL_CNN, tiny_splits
 
+from cnnkit.errors import RunError
 from cnnkit.train import loop
 from cnnkit.train.trainer import train
 
@@ -53,9 +54,11 @@ def test_resume_after_an_interrupt_matches_the_uninterrupted_run(tmp_path: Path,
         assert torch.equal(a, b)
     assert resumed.test.accuracy == whole.test.accuracy
 
-    again = train(data=tiny_splits(), out=broken, resume=True, quiet=True, progress=False)  # a finished run
+    report = (broken / "report.md").read_bytes()
+    with pytest.raises(RunError, match=r"has finished after 4 epochs; .*--resume .* --more N"):
+        train(data=tiny_splits(), out=broken, resume=True, quiet=True, progress=False)  # a finished run
     assert lines(broken) == lines(tmp_path / "whole")
-    assert again.test.accuracy == whole.test.accuracy
+    assert (broken / "report.md").read_bytes() == report  # its report (and command) untouched
 
 
 SCRIPT = """

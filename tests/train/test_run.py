@@ -96,7 +96,8 @@ def test_no_pickle_anywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_create_refuses_to_overwrite(tmp_path: Path) -> None:
     run, _, _ = make_run(tmp_path / "r")
-    with pytest.raises(RunError, match="already holds a finished run.*--resume"):
+    with pytest.raises(RunError, match=r"already holds a finished run; choose another run directory or delete the folder, "
+                                       r"or train it for more epochs with `cnnkit train --resume .* --more N`"):
         RunDir.create(run.path)
     assert RunDir.create(run.path, exist_ok=True).finished
     (tmp_path / "empty").mkdir()
@@ -106,8 +107,17 @@ def test_create_refuses_to_overwrite(tmp_path: Path) -> None:
         RunDir.create(tmp_path / "file", exist_ok=True)
     unfinished = RunDir.create(tmp_path / "u")
     unfinished.write_config({})
-    with pytest.raises(RunError, match="unfinished run"):
+    (unfinished.path / ".lock").touch()
+    # stopped before its first epoch ended: nothing to resume, so the same command starts again
+    assert RunDir.create(unfinished.path).unstarted
+    (unfinished.path / "checkpoint.safetensors").write_bytes(b"x")  # an epoch was saved
+    with pytest.raises(RunError, match=r"already holds an unfinished run; continue it with `cnnkit train --resume .*`, "
+                                       "or choose another run directory or delete the folder"):
         RunDir.create(unfinished.path)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "mine.txt").write_text("x")  # a folder of the user's own files
+    with pytest.raises(RunError, match="already holds"):
+        RunDir.create(tmp_path / "notes")
 
 
 def test_append_metrics_replaces_repeated_epochs(tmp_path: Path) -> None:

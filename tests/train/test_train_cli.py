@@ -44,9 +44,30 @@ def test_train_json_then_resume_finished_run(tmp_path: Path, capsys: pytest.Capt
     assert result["config"]["input_shape"] is None and len(result["metrics"]) == 1
     assert (out_dir / "report.md").is_file()
 
-    out, err = ok(["train", "--resume", str(out_dir)], capsys)
+    report = (out_dir / "report.md").read_bytes()
+    code, out, err = run(["train", "--resume", str(out_dir)], capsys)  # finished: nothing to resume
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert f"has finished after 1 epochs; to train it for more epochs: cnnkit train --resume {out_dir} --more N" in err
+    assert (out_dir / "report.md").read_bytes() == report
+
+    out, err = ok(["train", "--resume", str(out_dir), "--more", "1"], capsys)  # one more epoch
     assert f"run: {out_dir}" in out and "test accuracy:" in out
-    assert json.loads((out_dir / "config.json").read_text())["seed"] == 2
+    config = json.loads((out_dir / "config.json").read_text())
+    assert config["seed"] == 2 and config["epochs"] == 2
+    assert [(m["after_epoch"], m["epochs"], m["lr"]) for m in config["more"]] == [(1, 1, config["lr"] / 10)]
+    assert [json.loads(line)["epoch"] for line in (out_dir / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--more", "2"], "--more continues a finished run: give it with --resume RUN"),
+        (["--resume", "RUN", "--more", "2", "--epochs", "3"], "drop --epochs"),
+        (["--resume", "RUN", "--epochs", "3"], "drop --epochs"),
+    ],
+)
+def test_more_needs_resume_and_nothing_else(args: list[str], message: str, cli_error, tmp_path: Path) -> None:
+    assert message in cli_error([a.replace("RUN", str(tmp_path)) for a in ["train", *args]])
 
 
 def test_plain_progress_lines_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -80,7 +101,7 @@ def test_signals_with_the_presets_tta_train_and_resume(tmp_path: Path, capsys: p
     out_dir = tmp_path / "m1d"
     out, err = ok(["train", "cnn1d", "--data", "mnist1d", "--limit", "128", "--epochs", "1", "--flips", "--out", str(out_dir)], capsys)
     assert "test accuracy:" in out and "TTA" not in out + err
-    out, err = ok(["train", "--resume", str(out_dir)], capsys)  # re-evaluates the finished run
+    out, err = ok(["train", "--resume", str(out_dir), "--more", "1"], capsys)  # one more epoch
     assert "test accuracy:" in out and "TTA" not in out + err
     out, err = ok(["eval", str(out_dir)], capsys)  # eval's default TTA follows the same rule
     assert "accuracy" in out and "TTA" not in out + err

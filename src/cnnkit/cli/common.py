@@ -33,7 +33,7 @@ def interrupted_line(run_dir: Path, command: str) -> str:
 
     if checkpoint_path(run_dir).is_file():
         return f"interrupted; continue with: {command} --resume {shlex.quote(str(run_dir))}"
-    return f"interrupted before the first epoch finished; nothing was saved in {run_dir} to resume"
+    return f"interrupted before the first epoch finished; nothing was saved in {run_dir} to resume: run the same command again to start over"
 
 
 class OutputFormat(str, Enum):

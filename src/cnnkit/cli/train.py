@@ -51,6 +51,7 @@ def register(app: typer.Typer) -> None:
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory [default: runs/DATA-MODEL-N]."),
         name: Optional[str] = typer.Option(None, "--name", "-n", help="Run name: the run directory is runs/NAME."),
         resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory from its last checkpoint."),
+        more: Optional[int] = typer.Option(None, "--more", min=1, help="With --resume: train a finished run N more epochs, as a new learning-rate cycle (peak: a tenth of the run's, or --lr)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but the result."),
         as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     ) -> None:
@@ -68,20 +69,27 @@ def register(app: typer.Typer) -> None:
           cnnkit train --data digits --input 1x28x28 --limit 500 --epochs 5 --batch-size 32 --json
           cnnkit train --data folder:photos --input 3x64x64 --augment strong --flips --tta
           cnnkit train --resume runs/fashion-mnist-quicknet-1
+          cnnkit train --resume runs/fashion-mnist-quicknet-1 --more 3      # a finished run, 3 more epochs
           torchrun --nproc-per-node 2 -m cnnkit train --data mnist --name ddp
         """
         from cnnkit.cli.common import (
+            RESUME_KEEPS,
             Interrupted,
             check_nothing_else_on_resume,
             interrupted_line,
         )
+        from cnnkit.errors import CnnkitError
         from cnnkit.train.trainer import train
 
         command = shlex.join(["cnnkit", *sys.argv[1:]]) if sys.argv and "cnnkit" in sys.argv[0] else None
+        if more is not None and resume is None:
+            raise CnnkitError("--more continues a finished run: give it with --resume RUN (for a new run use --epochs)")
         if resume is not None:
-            check_nothing_else_on_resume(ctx, "cnnkit train")
+            allowed = (*RESUME_KEEPS, "more", "lr") if more is not None else RESUME_KEEPS
+            check_nothing_else_on_resume(ctx, "cnnkit train", allowed=allowed)
             target = resume
-            work = partial(train, out=resume, resume=True, progress=None, quiet=quiet or as_json, command=command)
+            work = partial(train, out=resume, resume=True, progress=None, quiet=quiet or as_json, command=command,
+                           more=more, more_lr=lr)  # fmt: skip
         else:
             options: dict[str, Any] = {
                 "epochs": epochs,

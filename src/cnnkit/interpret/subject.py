@@ -114,10 +114,13 @@ class Subject:
             raise CnnkitError(f"{self.name} is not a run, so it has no dataset; give image files instead")
         if split in self._splits:  # several test:N references read the dataset once
             return self._splits[split]
+        from cnnkit.data.reference import check_reference
         from cnnkit.data.sources import load_dataset
 
+        reference = str(self.config.get("data") or self.info.name)
+        check_reference(reference, run=self.name)
         splits = load_dataset(
-            str(self.config.get("data") or self.info.name),
+            reference,
             val_fraction=float(self.config.get("val_fraction", 0.1)),
             seed=int(self.config.get("seed", 0)),
             input_shape=self.input_shape,

@@ -79,6 +79,33 @@ def save_checkpoint(
     return save_tensors(checkpoint_path(run_dir), tensors, metadata={_META_KEY: json.dumps(meta)})
 
 
+def read_checkpoint_state(run_dir: str | Path) -> dict[str, Any] | None:
+    """The trainer's JSON state in the checkpoint (epoch, step, metrics ...), read from the
+    header alone: no tensors. None when there is no checkpoint; RunError when it is damaged."""
+    path = checkpoint_path(run_dir)
+    if not path.is_file():
+        return None
+    return dict(_read_meta(path)["state"])
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            raw = (handle.metadata() or {}).get(_META_KEY)
+        if raw is None:
+            raise ValueError("no cnnkit checkpoint metadata")
+        meta = json.loads(raw)
+    except Exception as err:  # safetensors and json raise several types for damaged files
+        raise RunError(
+            f"the checkpoint {path} is damaged ({err}); delete it to restart the run from scratch"
+        ) from None
+    if meta.get("format") != _FORMAT:
+        raise RunError(f"the checkpoint {path} is from another cnnkit version; train the run again")
+    return meta
+
+
 def load_checkpoint(
     run_dir: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None
 ) -> dict[str, Any] | None:
@@ -92,19 +119,14 @@ def load_checkpoint(
         return None
     from safetensors import safe_open
 
+    meta = _read_meta(path)
     try:
         with safe_open(str(path), framework="pt", device="cpu") as handle:
-            raw = (handle.metadata() or {}).get(_META_KEY)
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}
-        if raw is None:
-            raise ValueError("no cnnkit checkpoint metadata")
-        meta = json.loads(raw)
-    except Exception as err:  # safetensors and json raise several types for damaged files
+    except Exception as err:  # safetensors raises several types for damaged files
         raise RunError(
             f"the checkpoint {path} is damaged ({err}); delete it to restart the run from scratch"
         ) from None
-    if meta.get("format") != _FORMAT:
-        raise RunError(f"the checkpoint {path} is from another cnnkit version; train the run again")
 
     plain = _plain(model)
     weights = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}

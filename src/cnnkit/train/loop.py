@@ -27,7 +27,7 @@ from cnnkit.train.evaluate import evaluate
 from cnnkit.train.freeze import keep_frozen_norms_in_eval
 from cnnkit.train.prepare import derive_seed
 from cnnkit.train.progress import make_progress
-from cnnkit.train.schedule import Schedule
+from cnnkit.train.cycles import run_schedule
 from cnnkit.train.step import LossGuard, NonFiniteLoss, apply_update, forward_backward, make_loss
 
 
@@ -75,9 +75,10 @@ class EpochRunner:
             raise RunError(
                 f"{n} training samples make no batch of {self.local_batch} per process; use a smaller --batch-size"
             )
-        total = config.epochs * self.steps_per_epoch
-        warmup = min(total, round(config.warmup_epochs * self.steps_per_epoch))
-        self.schedule = Schedule(config.schedule, config.lr, total, warmup)
+        self.schedule = run_schedule(
+            kind=config.schedule, lr=config.lr, epochs=config.epochs, warmup_epochs=config.warmup_epochs,
+            more=config.more, steps_per_epoch=self.steps_per_epoch,
+        )  # fmt: skip
 
         aug_config = AugmentConfig.for_dataset(self.info, level=config.augment)
         if config.augment_options:
@@ -120,6 +121,12 @@ class EpochRunner:
         if self.epoch > self.config.epochs:
             raise RunError(f"the checkpoint in {run_dir} is past the run's {self.config.epochs} epochs; it is from another run")
         return True
+
+    def continue_finished(self) -> None:
+        """After :meth:`restore` of a finished run that ``--more`` extends: an early stop
+        ended the last cycle, not the new one, so its counters start again."""
+        self.stopped_early = False
+        self.since_best = 0
 
     # -- the loop -----------------------------------------------------------------------
     def fit(self, run: Any | None) -> None:

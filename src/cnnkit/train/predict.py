@@ -181,6 +181,10 @@ def evaluate_run(
     loaded = run if isinstance(run, LoadedRun) else load_run(run)
     config = loaded.config
     name = data or str(config.get("data") or loaded.info.name)
+    if data is None:  # the run's own data: say so plainly when its folder has moved
+        from cnnkit.data.reference import check_reference
+
+        check_reference(name, run=loaded.path)
     shape = loaded.input_shape if loaded.info.kind == "image" else None
     splits = load_dataset(
         name,

@@ -38,6 +38,7 @@ CURVES = "curves.png"
 CONFUSION = "confusion.png"
 REPORT = "report.md"
 LOCK = ".lock"  # held (flock) by the process training the run; see RunDir.hold
+_BEFORE_FIRST_EPOCH = {CONFIG, LOCK}  # all a run has written until its first checkpoint
 
 
 def _version() -> str:
@@ -228,13 +229,24 @@ class RunDir:
         work to do first and should leave nothing behind when that work fails."""
         run = cls(path)
         if run.path.exists() and not run.path.is_dir():
-            raise RunError(f"{run.path} is a file, not a run directory; choose another run name")
-        if not exist_ok and run.path.is_dir() and any(run.path.iterdir()):
-            state = "a finished run" if run.finished else "an unfinished run"
-            how = (f"choose another --name, delete the folder, or continue it with `cnnkit train --resume {run.path}`"
-                   if resumable else "choose another --out or delete the folder")
-            raise RunError(f"{run.path} already holds {state}; {how}")
+            raise RunError(f"{run.path} is a file, not a run directory; choose another run directory")
+        if not exist_ok and run.path.is_dir() and not run.unstarted:
+            elsewhere = "choose another run directory or delete the folder"
+            if not resumable:
+                how = elsewhere
+            elif run.finished:
+                how = f"{elsewhere}, or train it for more epochs with `cnnkit train --resume {run.path} --more N`"
+            else:
+                how = f"continue it with `cnnkit train --resume {run.path}`, or {elsewhere}"
+            raise RunError(f"{run.path} already holds {'a finished' if run.finished else 'an unfinished'} run; {how}")
         return run
+
+    @property
+    def unstarted(self) -> bool:
+        """True when the folder holds nothing a run would lose: it is empty, or holds only
+        what a run writes before its first epoch ends (a run stopped that early saved nothing
+        to resume, so the same command may start it again)."""
+        return self.path.is_dir() and all(entry.name in _BEFORE_FIRST_EPOCH for entry in self.path.iterdir())
 
     # -- one writer at a time ------------------------------------------------------------
     def hold(self) -> None:

@@ -81,3 +81,27 @@ def read_run_header(path: str | Path, *, key: str) -> str:
     if raw is None:
         raise RunError(f"{model} has no cnnkit metadata for this command; it was not written by {command}")
     return raw
+
+
+# config.json's "kind" (detect and faces runs) or "command" (localizer runs) -> RUN_KINDS key;
+# a classifier's config.json has neither value.
+_CONFIG_KINDS = {"detect": "cnnkit_detect", "faces": "cnnkit_faces", "detect localize": "cnnkit_localize"}
+
+
+def config_kind(config: Mapping[str, object]) -> str | None:
+    """The RUN_KINDS key of the command that wrote a run's config.json (a dict), None for a
+    classifier run; unlike the weights header, config.json is there before the run finishes."""
+    for field in ("kind", "command"):
+        value = config.get(field)
+        if isinstance(value, str) and value in _CONFIG_KINDS:
+            return _CONFIG_KINDS[value]
+    return None
+
+
+def not_resumable_error(run: Path, kind: str) -> RunError:
+    """What `cnnkit train --resume` says about a run of another command (``kind``, a RUN_KINDS key)."""
+    what = RUN_KINDS[kind][0]
+    return RunError(
+        f"{run} is {what}; `cnnkit train --resume` continues classifier runs only, and "
+        f"{_command(kind)} cannot resume a run yet: train again with {_command(kind)} --out NEW_FOLDER"
+    )

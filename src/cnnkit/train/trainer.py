@@ -92,6 +92,8 @@ def train(
     command: str | None = None,
     builder_kwargs: dict[str, Any] | None = None,
     preset: str | None = "fast",
+    more: int | None = None,
+    more_lr: float | None = None,
     **overrides: Any,
 ) -> TrainResult:
     """Train ``model`` on ``data`` and return the result (and write ``out`` if given).
@@ -103,9 +105,13 @@ def train(
         config: the full configuration; default: ``TrainConfig.from_preset(preset)``.
         out: the run directory to write (None: write nothing, just return the result).
         resume: continue the run in ``out`` from its last checkpoint, with its saved config.
+        more: with ``resume``, train a *finished* run for this many more epochs, as a new
+            learning-rate cycle (:mod:`cnnkit.train.cycles`); ``more_lr`` is that cycle's
+            peak (default: a tenth of the run's).
         progress: True for a rich bar, False for plain lines, None: a bar on a terminal.
         quiet: print nothing.
-        command: the command line, recorded in report.md.
+        command: the command line, recorded in report.md (a resumed run keeps the one it
+            started with; a continuation adds its own).
         builder_kwargs: for a model passed as an object, the cnnkit.build arguments it was
             made with beyond num_classes (e.g. in_channels), so the run can rebuild it.
         preset: the preset the default config starts from ("fast" or "best").
@@ -117,17 +123,25 @@ def train(
     """
     started = time.perf_counter()
     tta_asked = bool(overrides.get("tta_flip"))  # asked for, not just the preset's default
-    config = _resolve_config(model, data, config, out, resume, preset, overrides)
+    if more is not None and not resume:
+        raise RunError("more= continues a finished run: give it with resume=True (cnnkit train --resume RUN --more N)")
+    config = _resolve_config(model, data, config, out, resume, preset, overrides, command)
+    if more is not None:
+        config = _continued(config, out, more, more_lr, command)  # type: ignore[arg-type]
+    elif resume:
+        _check_unfinished(out)  # type: ignore[arg-type]
     if resume and config.transfer and not isinstance(model, nn.Module):
-        from cnnkit.train.transfer import resume_finetune  # rebuilds the fine-tuning start first
+        from cnnkit.train.transfer import rebuild_start  # the checkpoint loads over the fine-tuning start
 
-        return resume_finetune(out, progress=progress, quiet=quiet, command=command)  # type: ignore[arg-type]
+        ready = rebuild_start(config)
+        model, data, builder_kwargs = ready.model, ready.splits, ready.source.builder_kwargs
     created_group = False
     try:
         from cnnkit.train.device import choose_device
 
         created_group = distributed.setup(choose_device(config.device))
-        return _train(config, model, data, out, resume, progress, quiet, command, builder_kwargs, started, tta_asked)
+        return _train(config, model, data, out, resume, progress, quiet, builder_kwargs, started, tta_asked,
+                      continued=more is not None)  # fmt: skip
     finally:
         if created_group:
             distributed.teardown()
@@ -141,7 +155,12 @@ def _resolve_config(
     resume: bool,
     preset: str | None,
     overrides: dict[str, Any],
+    command: str | None,
 ) -> TrainConfig:
+    """The run's configuration: a resumed run's own, else ``config`` or the preset with the
+    overrides laid over it. A new run stores what it needs to be rebuilt anywhere: the spec
+    text (not the name of the file it was read from), data folders as absolute paths, and
+    the command that started it."""
     if resume:
         if out is None:
             raise RunError("resume needs the run directory: pass out=runs/NAME (or --resume runs/NAME)")
@@ -151,21 +170,84 @@ def _resolve_config(
                 "or start a new run with --out"
             )
         from cnnkit.train.run import RunDir
+        from cnnkit.train.run_header import config_kind, not_resumable_error
 
         run = RunDir(out)
+        if not run.path.is_dir():
+            raise RunError(f"nothing to resume: no run directory at {run.path}; give the folder `cnnkit train` wrote, e.g. runs/NAME")
         if not run.file("config.json").is_file():
             raise RunError(f"nothing to resume in {run.path}: it has no config.json; start a new run with --out")
-        return TrainConfig.from_dict(run.read_config())
+        saved = run.read_config()
+        kind = config_kind(saved)
+        if kind is not None:
+            raise not_resumable_error(run.path, kind)
+        return TrainConfig.from_dict(saved)
     base = config if config is not None else TrainConfig.from_preset(preset)
     if isinstance(model, str):
-        overrides["model"] = model
+        overrides["model"] = _architecture_text(model)
     elif isinstance(model, nn.Module):
         overrides["model"] = model_name(model)
     if isinstance(data, str):
-        overrides["data"] = data
-    elif isinstance(data, Splits):
+        from cnnkit.data.reference import absolute_reference
+
+        overrides["data"] = absolute_reference(data)
+    elif isinstance(data, Splits) and config is None:  # a given config (finetune) names its data
         overrides["data"] = data.info.name
+    if command is not None and base.command is None:
+        overrides["command"] = command
     return base.replace(**overrides) if overrides else base
+
+
+def _architecture_text(model: str) -> str:
+    """A zoo name or spec text as given; a spec file's text (the run must not depend on the
+    file: it may be edited or deleted after training)."""
+    from cnnkit.nn.build import looks_like_spec, read_spec_text
+
+    return read_spec_text(model) if looks_like_spec(model) else model
+
+
+def _epochs_done(run_dir: str | Path) -> int | None:
+    """Epochs finished according to the run's checkpoint, None when it has none."""
+    from cnnkit.train.checkpoint import read_checkpoint_state
+
+    state = read_checkpoint_state(run_dir)
+    return None if state is None else int(state["epoch"])
+
+
+def _check_unfinished(out: str | Path) -> None:
+    """RunError for a plain resume of a run that has finished: there is nothing to continue,
+    and doing it again would rewrite its report. Say how to train it for more epochs."""
+    from cnnkit.train.run import RunDir
+
+    run = RunDir(out)
+    if run.finished:
+        done = _epochs_done(run.path)
+        epochs = f" after {done} epochs" if done is not None else ""
+        raise RunError(
+            f"{run.path} has finished{epochs}; to train it for more epochs: "
+            f"cnnkit train --resume {run.path} --more N (more=N in Python)"
+        )
+
+
+def _continued(config: TrainConfig, out: str | Path, more: int, lr: float | None, command: str | None) -> TrainConfig:
+    """``config`` of the finished run in ``out``, extended by ``more`` epochs in a new cycle."""
+    from cnnkit.numbers import check_range
+    from cnnkit.train.cycles import MORE_LR_FACTOR
+    from cnnkit.train.run import RunDir
+
+    check_range("more", more, 1, integer=True)
+    if lr is not None:
+        check_range("more_lr", lr, 0.0, strict=True)
+    run = RunDir(out)
+    done = _epochs_done(run.path)
+    if not run.finished or done is None:
+        raise RunError(
+            f"{run.path} has not finished; first finish it with `cnnkit train --resume {run.path}` "
+            "(more= / --more continues a finished run)"
+        )
+    peak = lr if lr is not None else round(config.lr * MORE_LR_FACTOR, 12)
+    record = {"after_epoch": done, "epochs": more, "lr": peak, "command": command}
+    return config.replace(epochs=done + more, more=[*config.more, record])
 
 
 def _train(
@@ -176,10 +258,11 @@ def _train(
     resume: bool,
     progress: bool | None,
     quiet: bool,
-    command: str | None,
     builder_kwargs: dict[str, Any] | None,
     started: float,
     tta_asked: bool = False,
+    *,
+    continued: bool = False,
 ) -> TrainResult:
     from cnnkit.train.device import resolve_runtime
 
@@ -214,7 +297,7 @@ def _train(
         if main:
             run = RunDir.create(out, exist_ok=resume)
             run.hold()  # before anything is written: another process may be training it
-            if not resume:
+            if not resume or continued:  # a continuation records its new cycle
                 run.write_config(config.to_dict())
         else:
             run = RunDir(out)
@@ -229,6 +312,8 @@ def _train(
     try:
         if resume and run is not None:
             runner.restore(run.path)
+            if continued:
+                runner.continue_finished()
         elif out is not None:
             distributed.barrier()  # rank 0 has made the folder
         runner.fit(run if main else None)
@@ -271,7 +356,7 @@ def _train(
                 config=config.to_dict(),
                 metrics=runner.metrics,
                 model=raw,
-                command=command,
+                command=_report_command(config),
                 device=runtime.describe(),
                 split_sizes={"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
             )
@@ -291,6 +376,17 @@ def _train(
         seconds=time.perf_counter() - started,
         device=runtime.describe(),
     )
+
+
+def _report_command(config: TrainConfig) -> str | None:
+    """The commands that made the run, for report.md: the one that started it, then each
+    continuation's (a plain resume adds nothing: it finishes what the first one began)."""
+    lines = [config.command] if config.command else []
+    for more in config.more:
+        if more.get("command"):
+            lines.append(f"# then {more['epochs']} more epochs (peak lr {more['lr']:g}):")
+            lines.append(str(more["command"]))
+    return "\n".join(lines) or None
 
 
 def _tta_note(config: TrainConfig, info: DatasetInfo, asked: bool) -> str | None:

@@ -183,7 +183,9 @@ def prepare(
         "overrides": {k: v for k, v in overrides.items()},
         "frozen": report.to_dict(),
     }
-    config = config.replace(input_shape=src.input_shape, transfer=record)
+    from cnnkit.data.reference import absolute_reference
+
+    config = config.replace(input_shape=src.input_shape, transfer=record, data=absolute_reference(data))
     return Prepared(model, splits, config, src, report)
 
 
@@ -237,35 +239,35 @@ def resume_finetune(
     progress: bool | None = None,
     quiet: bool = False,
     command: str | None = None,
+    more: int | None = None,
+    more_lr: float | None = None,
 ) -> Any:
-    """Continue a fine-tuning run from its last checkpoint (``cnnkit train --resume`` calls this).
-
-    The starting model is rebuilt exactly as the first time (the source must still be
-    there), then the trainer loads the checkpoint over it.
-    """
+    """Continue a fine-tuning run from its last checkpoint (or, with ``more``, a finished one
+    for more epochs): :func:`cnnkit.train.trainer.train` with ``resume=True``, after checking
+    that ``out`` is a fine-tuning run."""
     from cnnkit.train.run import RunDir
     from cnnkit.train.trainer import train
 
     run = RunDir(out)
     if not run.file("config.json").is_file():
-        raise RunError(
-            f"nothing to resume in {run.path}: it has no config.json; start a new run"
-        )
-    config = TrainConfig.from_dict(run.read_config())
+        raise RunError(f"nothing to resume in {run.path}: it has no config.json; start a new run")
+    if not run.read_config().get("transfer"):
+        raise RunError(f"{run.path} is not a fine-tuning run; continue it with `cnnkit train --resume {run.path}`")
+    return train(out=out, resume=True, progress=progress, quiet=quiet, command=command, more=more, more_lr=more_lr)
+
+
+def rebuild_start(config: TrainConfig) -> Prepared:
+    """The starting point of the fine-tuning run ``config`` (its ``transfer`` record), rebuilt
+    exactly as the first time, for the trainer to load the run's checkpoint over it. The
+    source (a run directory or torchvision weights) must still be there."""
     record = config.transfer
     if not record:
-        raise RunError(
-            f"{run.path} is not a fine-tuning run; continue it with `cnnkit train --resume {run.path}`"
-        )
+        raise RunError("not a fine-tuning configuration (it has no transfer record)")
     source = record["source"]
     shape = source.get("input_shape") if source.get("type") == "zoo" else None
-    ready = prepare(
+    return prepare(
         source["source"], config.data, preset=record.get("preset"), freeze=record.get("freeze"),
         freeze_until=record.get("freeze_until"), pretrained=record.get("pretrained"),
         per_class=record.get("per_class"), normalization=record.get("normalization", "source"),
         input_shape=tuple(shape) if shape else None, **record.get("overrides", {}),
-    )  # fmt: skip
-    return train(
-        ready.model, ready.splits, out=out, resume=True, progress=progress, quiet=quiet, command=command,
-        builder_kwargs=ready.source.builder_kwargs,
     )  # fmt: skip

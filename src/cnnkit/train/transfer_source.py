@@ -7,6 +7,7 @@ arguments that rebuild it, and a JSON record of where it came from for config.js
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,7 @@ def _run_source(path: str) -> Source:
         builder_kwargs=kwargs,
         record={
             "type": "run",
-            "source": path,
+            "source": os.path.abspath(path),  # the run still finds it from another directory
             "architecture": arch if len(arch) <= 60 else "spec",
             "dataset": run.info.name,
             "classes": run.info.num_classes,
