@@ -111,9 +111,16 @@ def _register_train_eval(group: typer.Typer) -> None:
                                                help="Pairs in LFW's pairs.txt format (with --data folder:PATH)."),
         pairs: int = typer.Option(3000, "--pairs", min=1, help="Random same (and different) pairs without --pairs-file."),
         seed: int = typer.Option(0, "--seed", help="Seed for random pairs and enrolments."),
+        include_trained: bool = typer.Option(False, "--include-trained",
+                                             help="Score identities the run was trained on too (optimistic; "
+                                                  "by default they are left out)."),
         as_json: bool = typer.Option(False, "--json", help="Print the whole result (ROC points included) as JSON."),
     ) -> None:
         """Score a face run: ROC AUC, EER, TAR at FAR, accuracy at the run's tau, one-shot identification.
+
+        Only identities the run never trained on are scored: by default its own test
+        identities; with --data, every identity of that data except the training ones (left
+        out with a note; a --pairs-file that uses them is refused), unless --include-trained.
 
         \b
         Examples:
@@ -121,12 +128,13 @@ def _register_train_eval(group: typer.Typer) -> None:
           cnnkit faces eval runs/people --data folder:~/lfw --pairs-file ~/lfw/pairs.txt
         \b
         Output:
-          runs/faces: fashion-mnist:7-9, 3000 same and 3000 different pairs
+          runs/faces: fashion-mnist:7-9 (3 identities, none trained on), 3000 same and 3000 different pairs
           ROC AUC                  0.8804
           ...
         """
         from cnnkit.cli.common import print_json
         from cnnkit.errors import CnnkitError
+        from cnnkit.faces.held_out import held_out_view
         from cnnkit.faces.identity_sources import load_identities
         from cnnkit.faces.pairs_file import read_pairs
         from cnnkit.faces.run import load_embedder
@@ -139,11 +147,21 @@ def _register_train_eval(group: typer.Typer) -> None:
         c, h, w = loaded.metadata.input_shape
         split = "test" if is_class_source(source) else "train"
         part = load_identities(source, split=split, image_size=(h, w), channels=c)
-        chosen = read_pairs(pairs_file, part) if pairs_file else eval_pairs(part, pairs, seed + 1)
+        chosen = read_pairs(pairs_file, part) if pairs_file else None
+        trained = {*loaded.metadata.identities, *loaded.config.get("train_identities", [])}
+        # without --data: the run's own test identities (runs before they were recorded: all but the trained ones)
+        keep = None if data else loaded.config.get("test_identities")
+        part, chosen, notes = held_out_view(part, trained, pairs=chosen, keep=keep, include_trained=include_trained,
+                                            pairs_name=str(pairs_file))
+        if chosen is None:
+            chosen = eval_pairs(part, pairs, seed + 1)
         result = evaluate(loaded.net, part, chosen, tau=loaded.tau, seed=seed)
+        result["notes"] = notes + result.get("notes", [])
         result = {"run": str(run), **{k: v for k, v in result.items() if k not in ("distances", "same")}}
         if as_json:
             print_json(result)
         else:
-            _print_eval(result, f"{run}: {source}, {result['same_pairs']} same and "
-                                f"{result['different_pairs']} different pairs")
+            seen = sum(name in trained for name in part.names)
+            which = f"{seen} of them TRAINED ON: optimistic" if seen else "none trained on"
+            _print_eval(result, f"{run}: {source} ({len(part.names)} identities, {which}), "
+                                f"{result['same_pairs']} same and {result['different_pairs']} different pairs")

@@ -106,6 +106,12 @@ def register(group: typer.Typer) -> None:
         save_gallery(book, out)
         print(f"enrolled {len(people.names)} identities from {len(people)} images of {gallery} -> {out} "
               f"(tau {book.tau:.4g})")
+        seen = [name for name in people.names if name in set(loaded.metadata.identities)]
+        if seen:  # recognising them says little about new faces
+            from cnnkit.faces.held_out import listed_names
+
+            print(f"note: {len(seen)} of the enrolled identities ({listed_names(seen)}) were among the run's "
+                  "training identities: identifying them is easier than identifying people never seen")
 
     @group.command("identify")
     def identify_command(

@@ -97,6 +97,21 @@ def check_unseen(data: str, test_data: str) -> None:
     )
 
 
+def check_disjoint(data_text: str, data: IdentitySet, test_text: str, test: IdentitySet) -> None:
+    """DataError when test identities carry training identities' names (``--data folder:people
+    --test-data folder:people``): the test would score faces the run has learnt. Two class
+    datasets are :func:`check_unseen`'s (mnist's "0" and digits' "0" are other images)."""
+    from cnnkit.faces.held_out import listed_names
+
+    if is_class_source(data_text) and is_class_source(test_text):
+        return
+    shared = [n for n in test.names if n in set(data.names)]
+    if shared:
+        raise DataError(f"--test-data {test_text} holds {len(shared)} identities of --data {data_text} "
+                        f"({listed_names(shared)}); test identities must be unseen in training: give a test set of "
+                        "other people, or leave --test-data out to hold out 20% of the training folder's people")
+
+
 def load_splits(settings: FaceTrainSettings) -> tuple[IdentitySet, IdentitySet, IdentitySet]:
     """(train, val, test) identity sets for ``settings`` (see the module docstring)."""
     from cnnkit.faces.identities import split_identities, split_within
@@ -118,6 +133,7 @@ def load_splits(settings: FaceTrainSettings) -> tuple[IdentitySet, IdentitySet, 
     else:
         split = "test" if is_class_source(test_text) else "train"
         test = load_identities(test_text, split=split, **options)
+        check_disjoint(settings.data, data, test_text, test)
         if test.image_shape != data.image_shape:
             from cnnkit.data.convert import convert_images
 
@@ -257,6 +273,7 @@ def train_run(out: str | Path, settings: FaceTrainSettings, *, log: Callable[[st
     run.write_config({"kind": "faces", "command": settings.command, **asdict(settings), "backbone": backbone,
                       "test_source": test.source, "fit": {k: v for k, v in asdict(fit_config).items() if k != "augment"},
                       "augment": asdict(fit_config.augment), "train_identities": list(train.names),
+                      "test_identities": list(test.names),  # what `faces eval` scores by default
                       "input_shape": [c, h, w]})
 
     def record(rec: dict[str, float]) -> None:
