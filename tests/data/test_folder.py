@@ -84,3 +84,33 @@ def test_over_the_memory_limit_streams_instead_of_failing(tmp_path: Path, monkey
     splits = load_dataset(f"folder:{tmp_path}", input_shape=(3, 64, 64))
     assert type(splits.train).__name__ == "FileSplit" and splits.train.sample_shape == (3, 64, 64)
     assert any("streaming" in note and "CNNKIT_MAX_DATA_GB" in note for note in splits.notes)
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_skip_bad_leaves_unreadable_images_out_and_names_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, streamed: bool
+) -> None:
+    # Issue 13 item 15: one corrupt file stopped the whole folder dataset.
+    make_folder(tmp_path, {"a": 6, "b": 6})
+    (tmp_path / "a" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (tmp_path / "b" / "empty.jpg").write_bytes(b"")
+    if streamed:
+        monkeypatch.setenv("CNNKIT_MAX_DATA_GB", "0.00001")
+    with pytest.raises(DataError, match=r"broken\.png.*or pass --skip-bad"):  # streamed: its mean/std sample
+        load_dataset(f"folder:{tmp_path}", input_shape=(3, 16, 16), val_fraction=0.0)
+    splits = load_dataset(f"folder:{tmp_path}", input_shape=(3, 16, 16), val_fraction=0.0, skip_bad=True)
+    assert len(splits.train) + len(splits.test) == 12  # the readable files, all of them
+    kept = {Path(p).name for part in (splits.train, splits.test) for p in getattr(part, "paths", ())}
+    assert not kept & {"broken.png", "empty.jpg"}
+    note = next(n for n in splits.notes if n.startswith("skipped"))
+    assert note.startswith("skipped 2 unreadable images (--skip-bad): a/broken.png (")
+    assert "b/empty.jpg (" in note
+
+
+def test_skip_bad_says_when_a_whole_class_is_unreadable(tmp_path: Path) -> None:
+    make_folder(tmp_path, {"a": 3})
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "x.png").write_bytes(b"nope")
+    with pytest.raises(DataError, match="no image of class b can be read"):
+        load_dataset(f"folder:{tmp_path}", skip_bad=True)
+

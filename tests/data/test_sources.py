@@ -128,3 +128,17 @@ def test_volume_solids_follow_their_formulas() -> None:
     rot = volumes._random_rotations(16, torch.Generator().manual_seed(0))
     assert torch.allclose(rot @ rot.transpose(1, 2), torch.eye(3).expand(16, 3, 3), atol=1e-5)
     assert torch.allclose(torch.linalg.det(rot), torch.ones(16), atol=1e-5)
+
+
+def test_a_folder_named_without_its_prefix_gets_the_prefix_suggested(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_error  # type: ignore[no-untyped-def]
+) -> None:
+    # Issue 13 item 15: `--data textures` with ./textures there said only "unknown dataset".
+    (tmp_path / "textures" / "a").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError, match=r"textures is a folder: name it folder:textures \(e\.g\. --data folder:textures\)"):
+        load_dataset("textures")
+    line = cli_error(["train", "--data", "textures", "--out", tmp_path / "run"])
+    assert "--data folder:textures" in line
+    with pytest.raises(DataError, match="choose one of"):  # no such folder: the list of names as before
+        load_dataset("textures2")

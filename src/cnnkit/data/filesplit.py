@@ -31,6 +31,7 @@ from cnnkit.errors import DataError
 
 MAX_WORKERS = 4
 STATS_FILES = 1000  # images read to estimate mean/std of a streamed split
+SKIP_BAD_HINT = "or pass --skip-bad to leave unreadable images out"  # after a reason that says what to fix
 
 
 @dataclass
@@ -75,9 +76,29 @@ class FileSplit:
         x = torch.empty((len(chosen), *self.input_shape), dtype=torch.uint8)
         with ThreadPoolExecutor(max_workers=MAX_WORKERS) as pool:  # Pillow decodes outside the GIL
             images = pool.map(lambda i: load_image(self.paths[i], input_shape=self.input_shape), chosen)
-            for row, image in enumerate(images):
-                x[row] = image
+            try:
+                for row, image in enumerate(images):
+                    x[row] = image
+            except DataError as err:
+                raise DataError(f"{err}; {SKIP_BAD_HINT}") from None
         return TensorSplit(x, self.y[torch.tensor(chosen, dtype=torch.int64)])
+
+    def without_unreadable(self) -> tuple[FileSplit, list[tuple[Path, str]]]:
+        """This split without the files :func:`load_image` cannot read, and [(file, reason)]
+        for those left out, in stored order. Decodes every file once (threads)."""
+
+        def problem(path: Path) -> str | None:
+            try:
+                load_image(path, input_shape=self.input_shape)
+            except DataError as err:
+                return str(err).removeprefix(f"{path}: ")  # the reason; the caller names the file
+            return None
+
+        with ThreadPoolExecutor(max_workers=MAX_WORKERS) as pool:
+            problems = list(pool.map(problem, self.paths))
+        keep = [i for i, reason in enumerate(problems) if reason is None]
+        bad = [(path, reason) for path, reason in zip(self.paths, problems) if reason is not None]
+        return (self.subset(torch.tensor(keep, dtype=torch.int64)) if bad else self), bad
 
     def sample(self, count: int, *, seed: int) -> TensorSplit:
         """``count`` files chosen at random with ``seed`` (all when fewer), decoded, in stored order."""
@@ -125,7 +146,7 @@ def stream(split: FileSplit, index_batches: list[list[int]]) -> Iterator[tuple[T
     try:
         yield from loader
     except DataError as err:
-        raise DataError(_worker_message(str(err))) from None
+        raise DataError(f"{_worker_message(str(err))}; {SKIP_BAD_HINT}") from None
 
 
 def _worker_message(text: str) -> str:

@@ -6,7 +6,9 @@ Layouts understood::
     PATH/train/cat/...  PATH/test/cat/...              the given test split is kept
 
 Files whose suffix is not an image type (README.txt, .DS_Store ...) and hidden files
-are skipped; an image that cannot be read stops loading with an error naming it.
+are skipped; an image that cannot be read stops loading with an error naming it, unless
+``skip_bad`` is set: then every file is decoded once beforehand, the unreadable ones are
+left out, and a note gives their count and the first few names with the reasons.
 Every image is converted with :func:`cnnkit.data.images.load_image` (colour mode,
 cover-resize and centre crop) to the input shape, 3x64x64 unless a model asks for
 another. The whole set is held in memory as uint8 when it fits the limit of
@@ -31,6 +33,7 @@ from cnnkit.data.raw import RawData
 from cnnkit.errors import DataError
 
 DEFAULT_SHAPE = (3, 64, 64)
+NAMED_BAD_FILES = 3  # the skipped-files note names this many
 
 
 class FolderTerms(NamedTuple):
@@ -89,9 +92,20 @@ def _files(files: list[tuple[Path, int]], shape: tuple[int, ...]) -> FileSplit:
     return FileSplit(tuple(path for path, _ in files), labels, shape)
 
 
-def load(path: str | Path, *, input_shape: tuple[int, ...] | None = None) -> RawData:
+def _drop_unreadable(root: Path, split: FileSplit, classes: tuple[str, ...]) -> tuple[FileSplit, list[str]]:
+    """``split`` without its unreadable files, and one 'cat/3.png (reason)' per file left out."""
+    kept, bad = split.without_unreadable()
+    emptied = sorted(set(split.y.tolist()) - set(kept.y.tolist()))  # classes that had files, now none
+    if emptied:
+        raise DataError(f"folder:{root}: no image of class {classes[emptied[0]]} can be read; "
+                        f"fix its files or remove the folder")  # fmt: skip
+    return kept, [f"{path.relative_to(root) if path.is_relative_to(root) else path} ({reason})" for path, reason in bad]
+
+
+def load(path: str | Path, *, input_shape: tuple[int, ...] | None = None, skip_bad: bool = False) -> RawData:
     """Read every image under ``path`` into uint8 (N, C, H, W) train (and test) splits,
-    or, when they would pass the memory limit, keep them as streamed FileSplits."""
+    or, when they would pass the memory limit, keep them as streamed FileSplits.
+    ``skip_bad``: leave unreadable files out (said in a note) instead of stopping."""
     root = Path(path).expanduser()
     shape = tuple(input_shape) if input_shape is not None else DEFAULT_SHAPE
     if len(shape) != 3 or shape[0] not in (1, 3):
@@ -110,13 +124,23 @@ def load(path: str | Path, *, input_shape: tuple[int, ...] | None = None) -> Raw
         test_files = [(f, index[name]) for name, files in test_scan.items() for f in files]
         test = _files(test_files, shape)
     train = _files(train_files, shape)
+    notes: list[str] = []
+    if skip_bad:
+        train, bad = _drop_unreadable(root, train, classes)
+        if test is not None:
+            test, bad_test = _drop_unreadable(root, test, classes)
+            bad += bad_test
+        if bad:
+            more = f", ... ({len(bad) - NAMED_BAD_FILES} more)" if len(bad) > NAMED_BAD_FILES else ""
+            notes.append(f"skipped {len(bad)} unreadable image{'s' if len(bad) > 1 else ''} (--skip-bad): "
+                         f"{', '.join(bad[:NAMED_BAD_FILES])}{more}")  # fmt: skip
     need = nbytes(len(train) + (len(test) if test is not None else 0), shape, 1)
     if need > max_bytes():
         note = (
-            f"streaming {len(train_files)} training images in {len(classes)} classes from {root}: "
+            f"streaming {len(train)} training images in {len(classes)} classes from {root}: "
             f"{need / 2**30:.1f} GiB would pass the {max_bytes() / 2**30:.1f} GiB memory limit ($CNNKIT_MAX_DATA_GB)"
         )
-        return RawData(f"folder:{root}", "image", classes, train, test, str(root), flip_ok=False, notes=[note])
+        return RawData(f"folder:{root}", "image", classes, train, test, str(root), flip_ok=False, notes=[note, *notes])
     return RawData(
         name=f"folder:{root}",
         kind="image",
@@ -125,5 +149,5 @@ def load(path: str | Path, *, input_shape: tuple[int, ...] | None = None) -> Raw
         test=test.read() if test is not None else None,
         source=str(root),
         flip_ok=False,
-        notes=[f"read {len(train_files)} training images in {len(classes)} classes from {root}"],
+        notes=[f"read {len(train)} training images in {len(classes)} classes from {root}", *notes],
     )

@@ -120,6 +120,11 @@ def dataset_entry(name: str) -> DatasetEntry:
     if key.startswith(FOLDER_PREFIX):
         return FOLDER_ENTRY
     if key not in _ENTRIES:
+        if Path(name.strip()).expanduser().is_dir():  # a folder given without its prefix
+            raise DataError(
+                f"unknown dataset {name!r}, but {name.strip()} is a folder: name it folder:{name.strip()} "
+                f"(e.g. --data folder:{name.strip()}) to use its class sub-folders"
+            )
         raise DataError(
             f"unknown dataset {name!r}{did_you_mean(key, list(_ENTRIES))}; "
             f"choose one of {', '.join(_ENTRIES)} or folder:PATH (a folder of class sub-folders)"
@@ -163,6 +168,7 @@ def load_dataset(
     root: str | Path | None = None,
     download: bool = True,
     limit: int | None = None,
+    skip_bad: bool = False,
 ) -> Splits:
     """Load a dataset by name into memory: train / val / test splits plus its DatasetInfo.
 
@@ -173,6 +179,8 @@ def load_dataset(
     root: data folder to use instead of ``$CNNKIT_DATA`` / ``~/.cache/cnnkit/data``.
     download: allow torchvision downloads when a dataset is not on disk.
     limit: keep at most this many samples in each split (seeded), for tests and demos.
+    skip_bad: ``folder:`` data only: leave unreadable image files out (a note names them)
+        instead of stopping at the first.
     """
     if not 0.0 <= val_fraction < 1.0:
         raise DataError(f"val_fraction must be in [0, 1), got {val_fraction}; e.g. 0.1 holds out 10 % of training data")
@@ -186,7 +194,7 @@ def load_dataset(
         path = key[len(FOLDER_PREFIX) :]
         if not path:
             raise DataError("folder: needs a path, e.g. folder:~/pictures/pets")
-        raw = folder.load(path, input_shape=shape)
+        raw = folder.load(path, input_shape=shape, skip_bad=skip_bad)
     else:
         entry = dataset_entry(key)
         raw = _ENTRIES[entry.name][1](root, download, shape)

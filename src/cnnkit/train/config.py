@@ -45,6 +45,8 @@ class TrainConfig:
     in_channels: int | None = None  # zoo models' input channels; None: the data's channels
     limit: int | None = None  # keep at most this many samples per split (quick demos, tests)
     val_fraction: float = 0.1  # share of the training data held out for validation
+    skip_bad: bool = False  # folder: data: leave unreadable image files out (a note names
+    #   them) instead of stopping at the first
 
     # optimisation
     epochs: int = 10  # full passes over the training split

@@ -68,6 +68,7 @@ def load_splits(config: TrainConfig, model: str | nn.Module) -> Splits:
         seed=config.seed,
         input_shape=target_input_shape(config, model),
         limit=config.limit,
+        skip_bad=config.skip_bad,
     )
 
 
