@@ -7,7 +7,8 @@ came from; ``assemble_set`` loads, resizes and stacks the images into one
 :class:`~cnnkit.detect.sample.DetectionSet`. Writing: ``image_name``; PNGs go through
 :func:`cnnkit.data.images.write_png`.
 
-Resizing: every image becomes ``image_size`` (default: the first image's size). ``resize=
+Resizing: every image becomes ``image_size`` (default: the first image's size; with
+``square=True``, as the detector needs, a square of the first image's longer side). ``resize=
 "letterbox"`` (default) scales it to fit, keeping its aspect ratio, and centres it on
 black; ``"stretch"`` resizes width and height independently. Boxes and keypoints follow.
 Boxes may poke out of the image by up to ``tolerance`` pixels (then they are clipped);
@@ -98,15 +99,18 @@ def image_file_size(path: Path, where: str) -> tuple[int, int]:
 
 def assemble_set(raws: list[RawImage], classes: tuple[str, ...], landmark_names: tuple[str, ...],
               image_size: int | tuple[int, int] | None, resize: str, channels: int | None,
-              source: str) -> DetectionSet:  # fmt: skip
-    """Load, resize and stack every image; scale boxes (and keypoints) the same way."""
+              source: str, square: bool = False) -> DetectionSet:  # fmt: skip
+    """Load, resize and stack every image into uint8 (N, C, H, W); scale boxes (and keypoints)
+    the same way. The size is decided from the file headers, before any pixel is loaded."""
     from PIL import Image
 
     if resize not in RESIZE_MODES:
         raise DataError(
             f"resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}"
         )
-    if image_size is None:
+    if image_size is None and square:
+        out_h = out_w = max(raws[0].height, raws[0].width)
+    elif image_size is None:
         out_h, out_w = raws[0].height, raws[0].width
     else:
         out_h, out_w = (
@@ -145,10 +149,11 @@ def assemble_set(raws: list[RawImage], classes: tuple[str, ...], landmark_names:
         )
         targets.append(Targets(boxes.reshape(-1, 4), torch.tensor(raw.labels, dtype=torch.int64),
                                points * scale + offset if landmark_names else None))  # fmt: skip
-    notes = [
-        f"{len(raws)} images {resize}-resized to {out_h}x{out_w}"
-        + (", centred on black" if resize == "letterbox" else "")
-    ]
+    how = f"{len(raws)} images {resize}-resized to {out_h}x{out_w}" + (", centred on black" if resize == "letterbox" else "")
+    if image_size is None and square and raws[0].height != raws[0].width:
+        how += (f" (a square of the first image's longer side, as the detector needs; "
+                "--image-size sets the side)")
+    notes = [how]
     return DetectionSet(images, targets, classes, landmark_names, source, notes)
 
 

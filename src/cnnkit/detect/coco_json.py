@@ -34,6 +34,7 @@ def read_coco(
     resize: str = "letterbox",
     channels: int | None = None,
     tolerance: float = 1.0,
+    square: bool = False,
 ) -> DetectionSet:
     """A COCO instances json -> DetectionSet (images in ``images_dir``; default: ``images/``
     beside the json if it exists, else the json's folder). Options as
@@ -116,6 +117,7 @@ def read_coco(
         resize,
         channels,
         f"coco:{path}",
+        square,
     )
 
 

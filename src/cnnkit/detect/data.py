@@ -14,8 +14,9 @@ Accepted forms:
   like a single YOLO folder; or a folder holding ``train.json`` and ``val.json``
   (optionally ``test.json``), each read with the images next to it.
 
-A missing test split is the validation split (a note says so). Every split is resized to
-the training images' size (``image_size`` overrides it), letterboxed, so one detector fits all.
+A missing test split is the validation split (a note says so). Every split is letterboxed to
+one square (the detector needs a square grid): ``image_size`` on a side, or by default the
+first training image's longer side (a note says so when that image is not square).
 """
 
 from __future__ import annotations
@@ -70,6 +71,13 @@ def parse_data(text: str) -> tuple[str, Path | None]:
     )
 
 
+def known_side(text: str, options: DataOptions) -> int | None:
+    """The side of the square images ``text`` will give, when it is known before loading
+    (``scenes``: the canvas; yolo:/coco: with ``image_size``), else None (it comes from the files)."""
+    kind, _ = parse_data(text)
+    return options.canvas if kind == "scenes" else options.image_size
+
+
 def resolve_data(text: str, options: DataOptions | None = None) -> DetectionSplits:
     """Load the train / val / test splits that ``text`` names (see the module docstring)."""
     opts = options or DataOptions()
@@ -100,10 +108,10 @@ def _read(kind: str, path: Path, where: Path, size: tuple[int, int] | None,
     if kind == "yolo":
         if not path.is_dir():
             raise DataError(f"{where} is not a folder; yolo: needs a folder with images/ and labels/")
-        return read_yolo(path, image_size=size, channels=channels)
+        return read_yolo(path, image_size=size, channels=channels, square=True)
     if path.is_dir():
         raise DataError(f"{where} is a folder without train.json and val.json; give coco:FILE.json")
-    return read_coco(path, image_size=size, channels=channels)
+    return read_coco(path, image_size=size, channels=channels, square=True)
 
 
 def _presplit(kind: str, path: Path, size: tuple[int, int] | None) -> DetectionSplits | None:

@@ -71,8 +71,9 @@ def train_run(out: str | Path, settings: TrainSettings, *, log: Callable[[str], 
     """Train a detector into the new run directory ``out``; returns the test evaluation dict
     (see :func:`evaluate`) plus ``train_seconds`` and ``images_per_second``."""
     from cnnkit.detect.anchors import kmeans_anchors
+    from cnnkit.detect.data import known_side
     from cnnkit.detect.yolo_fit import FitConfig, fit
-    from cnnkit.detect.yolo_model import build_yolo
+    from cnnkit.detect.yolo_model import build_yolo, check_backbone
     from cnnkit.nn.build import looks_like_spec, model_entry, read_spec_text
 
     if settings.epochs < 1 or settings.batch_size < 1 or settings.anchors < 1:
@@ -82,6 +83,9 @@ def train_run(out: str | Path, settings: TrainSettings, *, log: Callable[[str], 
     if not looks_like_spec(backbone):
         model_entry(backbone)  # an unknown zoo name fails now, not after the data is made
     RunDir.check_free(out, resumable=False)  # a folder that already holds a run fails now
+    side = known_side(settings.data, settings.data_options)
+    if side is not None:  # a trunk that cannot take the images fails now, not after loading them
+        check_backbone(backbone, (side, side))
     splits = resolve_data(settings.data, settings.data_options)
     train, val, test = splits.train, splits.val, splits.test
     log(f"data {settings.data}: {len(train)} train, {len(val)} val, {len(test)} test images of "

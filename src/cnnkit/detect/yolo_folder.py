@@ -10,7 +10,8 @@ Layout (as Ultralytics uses it)::
                                         (a [list], a block list or an "id: name" mapping);
                                         ``kpt_shape: [P, 2|3]`` when lines carry keypoints
 
-An image without a label file has no objects. Resizing and box tolerance: see
+An image without a label file has no objects (background); a note on the set says how many
+there are. Resizing and box tolerance: see
 :mod:`cnnkit.detect.annotated_images`. An unknown class, a missing image or a malformed
 line is a DataError naming the file and line.
 """
@@ -191,11 +192,13 @@ def read_yolo(
     resize: str = "letterbox",
     channels: int | None = None,
     tolerance: float = 1.0,
+    square: bool = False,
 ) -> DetectionSet:
     """A YOLO-layout folder -> DetectionSet of uint8 (N, C, H, W) images and xyxy pixel boxes.
 
-    image_size: (H, W) or a side; None keeps the first image's size. channels: 1 or 3; None
-    picks 1 when every image is greyscale, else 3. tolerance: pixels a box may overhang.
+    image_size: (H, W) or a side; None keeps the first image's size, or with ``square`` makes
+    a square of its longer side. channels: 1 or 3; None picks 1 when every image is
+    greyscale, else 3. tolerance: pixels a box may overhang.
     """
     base = Path(root).expanduser()
     if not (base / "images").is_dir():
@@ -216,10 +219,12 @@ def read_yolo(
     if not image_paths:
         raise DataError(f"{base / 'images'}: no images ({', '.join(IMAGE_SUFFIXES)})")
     raws = []
+    unlabelled = 0
     for path in image_paths:
         width, height = image_file_size(path, str(path))
         label = labels_dir / path.relative_to(base / "images").with_suffix(".txt")
         raw = RawImage(path, width, height, [], [], [])
+        unlabelled += not label.is_file()
         if label.is_file():
             for n, line in enumerate(label.read_text(encoding="utf-8").splitlines(), 1):
                 if not line.strip():
@@ -231,7 +236,11 @@ def read_yolo(
                 raw.points.append(pts)
         raws.append(raw)
     names = _yolo_landmark_names(base, points)
-    return assemble_set(raws, classes, names, image_size, resize, channels, f"yolo:{base}")
+    found = assemble_set(raws, classes, names, image_size, resize, channels, f"yolo:{base}", square)
+    if unlabelled:  # often a forgotten labels/ copy rather than true background: say it
+        found.notes.append(f"{base}: {unlabelled} of {len(raws)} images have no label file in labels/ "
+                           "and count as background (no objects)")
+    return found
 
 
 def _yolo_landmark_names(base: Path, points: int) -> tuple[str, ...]:

@@ -176,6 +176,33 @@ def _trunk_grid(trunk: nn.Module, in_channels: int, image_size: tuple[int, int],
     return int(out.shape[1]), int(out.shape[2]), int(out.shape[3])
 
 
+def _checked_grid(trunk: nn.Module, in_channels: int, image_size: tuple[int, int], what: str) -> tuple[int, int]:
+    """(channels, S) of the trunk's S x S grid at ``image_size``; ShapeError unless it is square and
+    at least 2x2."""
+    channels, rows, cols = _trunk_grid(trunk, in_channels, image_size, what)
+    if rows != cols:
+        raise ShapeError(
+            f"{what}'s trunk gives a {rows}x{cols} grid for {image_size[0]}x{image_size[1]} images; "
+            "the detector needs a square grid: use square scenes"
+        )
+    if rows < 2:
+        raise ShapeError(
+            f"{what}'s trunk reduces {image_size[0]}x{image_size[1]} images to a {rows}x{cols} grid, too coarse "
+            "to place objects; use larger scenes or a trunk that downsamples less (e.g. quicknet)"
+        )
+    return channels, rows
+
+
+def check_backbone(name_or_spec: str, image_size: tuple[int, int]) -> None:
+    """ShapeError when the zoo or spec trunk cannot give the detector a grid at ``image_size``
+    (H, W): a cheap probe on one blank image, run before any data is loaded."""
+    from cnnkit.nn.build import build_trunk
+
+    trunk = build_trunk(name_or_spec, in_channels=1, purpose="a detection head")
+    # a spec's trunk takes the channels it was written for; the data's channels are checked later
+    _checked_grid(trunk, _first_in_channels(trunk) or 1, image_size, name_or_spec)
+
+
 def build_yolo(
     name_or_spec: str | nn.Module,
     *,
@@ -200,17 +227,7 @@ def build_yolo(
     from cnnkit.nn.build import build_trunk
 
     trunk = build_trunk(name_or_spec, in_channels=in_channels, purpose="a detection head")
-    channels, rows, cols = _trunk_grid(trunk, in_channels, image_size, what)
-    if rows != cols:
-        raise ShapeError(
-            f"{what}'s trunk gives a {rows}x{cols} grid for {image_size[0]}x{image_size[1]} images; "
-            "the detector needs a square grid: use square scenes"
-        )
-    if rows < 2:
-        raise ShapeError(
-            f"{what}'s trunk reduces {image_size[0]}x{image_size[1]} images to a {rows}x{cols} grid, too coarse "
-            "to place objects; use larger scenes or a trunk that downsamples less (e.g. quicknet)"
-        )
+    channels, rows = _checked_grid(trunk, in_channels, image_size, what)
     if grid is not None and grid != rows:
         if grid < 1 or grid > rows or rows % grid:
             raise ShapeError(
