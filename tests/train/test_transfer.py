@@ -160,6 +160,11 @@ def test_freeze_until_a_stage_or_a_layer() -> None:
         c, stage_members(1) + ["features.stage2.conv1", "features.stage2.bn1"]
     )
     assert report.choice == "until:features.stage2.conv1"
+    d = small_quicknet()
+    short = freeze(d, input_shape=SHAPE, until="stage2.conv1")  # a unique suffix, as in every command
+    assert frozen_names(d) == frozen_names(c) and short.choice == report.choice
+    with pytest.raises(ModelError, match=r"layer 'conv1' is ambiguous in the model: features.stage1.conv1, features.stage2.conv1"):
+        freeze(small_quicknet(), input_shape=SHAPE, until="conv1")
 
 
 @pytest.mark.parametrize(

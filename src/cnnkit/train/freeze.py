@@ -29,7 +29,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
 
-from cnnkit.errors import CnnkitError, ModelError, did_you_mean
+from cnnkit.errors import CnnkitError, ModelError
 
 WEIGHTED = (_ConvNd, nn.Linear)
 FROZEN_MARK = (
@@ -241,8 +241,8 @@ def freeze(
         choice = str(count) if count else "none"
         chosen = list(below[:count])
     elif until is not None:
-        choice = f"until:{until}"
-        chosen, extra = _until(order, names, until)
+        chosen, extra, full = _until(order, names, until)
+        choice = f"until:{full}"
     else:
         choice = "none"
 
@@ -277,15 +277,15 @@ def _as_count(layers: int | str) -> int:
 
 def _until(
     order: ForwardOrder, names: dict[str, nn.Module], until: str
-) -> tuple[list[LayerGroup], list[str]]:
-    """The groups (and other parameter owners) that run up to and including module ``until``."""
-    key = until.strip()
-    if key not in names or not key:
-        hint = did_you_mean(key, [n for n in order.calls])
-        raise ModelError(
-            f"the model has no layer {until!r}{hint}; `cnnkit summary` lists the layer names "
-            "(e.g. features.stage2)"
-        )
+) -> tuple[list[LayerGroup], list[str], str]:
+    """The groups (and other parameter owners) that run up to and including module ``until``,
+    and the module's full name."""
+    from cnnkit.names import resolve_layer
+
+    try:  # a full name or a unique suffix ("stage2" for features.stage2), as everywhere
+        key = resolve_layer(until, names, where="the model", listing="`cnnkit summary` (e.g. features.stage2)")
+    except CnnkitError as err:
+        raise ModelError(str(err)) from None
     if key not in order.ends:
         raise ModelError(
             f"layer {key!r} does not run in the model's forward pass; name a layer that does"
@@ -299,7 +299,7 @@ def _until(
         )
     groups = [g for g in order.below_classifier if position[g.layer] < end]
     extra = [n for n in order.calls[:end] if _owns_state(names[n])]
-    return groups, extra
+    return groups, extra, key
 
 
 def keep_frozen_norms_in_eval(model: nn.Module) -> int:
