@@ -11,7 +11,7 @@ from torch import nn
 
 from cnnkit.data.tensordata import DatasetInfo
 from cnnkit.errors import CnnkitError
-from cnnkit.interpret.adversarial import attack, attack_loss, evaluate_attack, fgsm, pgd
+from cnnkit.interpret.adversarial import attack, attack_loss, evaluate_attack, fgsm, percent, pgd
 from cnnkit.interpret.subject import Subject, subject_from_model
 
 INFO = DatasetInfo("tiny", "image", (1, 8, 8), ("a", "b", "c"), (0.3,), (0.4,))
@@ -126,6 +126,26 @@ def test_bad_eps_is_a_clear_error(eps: float) -> None:
         fgsm(tiny_subject(), images(), 0, eps=eps)
 
 
+@pytest.mark.parametrize("eps", [0.03, 8 / 255, 0.5])
+def test_eps_below_one_level_is_refused_naming_the_levels(eps: float) -> None:
+    # the papers write eps as a fraction of the range; here it is levels of 255 (round(eps*255))
+    levels = round(eps * 255)
+    with pytest.raises(CnnkitError, match=rf"eps is in pixel levels out of 255; did you mean eps={levels}\?"):
+        fgsm(tiny_subject(), images(), 0, eps=eps)
+    with pytest.raises(CnnkitError, match=rf"did you mean eps={levels}\?"):
+        attack(tiny_subject(), images(), method="pgd", eps=eps)
+    assert torch.equal(fgsm(tiny_subject(), images(), 0, eps=0), images())  # 0 stays a valid no-op
+
+
+def test_pgd_steps_under_one_level_stay_allowed() -> None:
+    # a fractional step (the default 2.5*eps/steps often is one) is the hand loop's step/255
+    subject, x = tiny_subject(), images()
+    y = torch.tensor([0, 1, 2, 0])
+    ours = pgd(subject, x, y, eps=2, steps=3, step_size=0.5, random_start=False)
+    # as above: with small steps the worst iterate is the last one
+    torch.testing.assert_close(ours, hand_pgd(subject, x, y, 2 / 255, 0.5 / 255, 3, x), rtol=0, atol=1e-6)
+
+
 def test_bad_class_and_bad_image_are_clear_errors() -> None:
     subject = tiny_subject()
     with pytest.raises(CnnkitError, match="out of range"):
@@ -171,3 +191,49 @@ def test_cli_writes_a_picture_and_json(digits_run, tmp_path) -> None:
     assert json.loads(result.output)["images"] == 20
     bad = runner.invoke(app, ["interpret", "adversarial", str(digits_run), "test:0", "--eps", "300"])
     assert bad.exit_code != 0 and "between 0 and 255" in str(bad.exception or bad.output)
+
+
+def test_cli_eps_below_one_level_is_one_error_line(digits_run, cli_error) -> None:  # type: ignore[no-untyped-def]
+    line = cli_error(["interpret", "adversarial", digits_run, "test:0", "--eps", "0.03"])
+    assert line == ("error: --eps 0.03 is less than one pixel level: eps is in pixel levels out of 255; "
+                    f"did you mean --eps {round(0.03 * 255)}?")  # fmt: skip
+
+
+def test_cli_step_size_below_one_level_gets_a_note(digits_run, run_cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = run_cli(["interpret", "adversarial", digits_run, "test:0", "--eps", "8", "--steps", "1",
+                              "--step-size", "0.01", "-o", tmp_path / "a.png"])  # fmt: skip
+    assert code == 0, err
+    assert f"step-size is in pixel levels out of 255; did you mean --step-size {round(0.01 * 255)}?" in err
+    assert "note: --step-size 0.01" in err and "wrote" in out
+
+
+def test_cli_targeted_attack_reports_the_targets_probability(digits_run, digits_subject, run_cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from cnnkit.interpret.adversarial import percent
+
+    stored, _ = digits_subject.read_image("test:0")
+    pixels = digits_subject.check_stored(stored).float() / 255
+    with torch.no_grad():  # the reference: the model's own softmax on the clean image
+        clean = digits_subject.probabilities(digits_subject.pixels_to_input(pixels))[0]
+    goal = int(clean.argmin())  # the least likely class, far from reached before the attack
+    name = digits_subject.classes[goal]
+    args = ["interpret", "adversarial", digits_run, "test:0", "--target", str(goal), "--eps", "32", "--steps", "5"]
+    code, out, err = run_cli([*args, "--json", "-o", tmp_path / "a.png"])
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["target"] == name
+    assert data["target_probability"]["before"] == pytest.approx(float(clean[goal]), abs=1e-6)
+    reached = data["after"]["class"] == name
+    assert data["success"] == reached
+    if reached:
+        assert data["target_probability"]["after"] == pytest.approx(data["after"]["probability"])
+    else:
+        assert data["target_probability"]["after"] < data["after"]["probability"]
+    code, out, err = run_cli([*args, "-o", tmp_path / "b.png"])
+    assert code == 0, err
+    verdict = "reached" if reached else "not reached"
+    assert (f"(target {name} {percent(float(clean[goal]))} -> "
+            f"{percent(data['target_probability']['after'])}: {verdict}; pgd eps 32/255") in out  # fmt: skip
+
+
+def test_percent_never_rounds_a_small_probability_to_zero() -> None:
+    assert [percent(p) for p in (0.0, 0.0001, 0.0005, 0.1234, 1.0)] == ["0.0%", "<0.1%", "0.1%", "12.3%", "100.0%"]

@@ -106,7 +106,7 @@ def register(group: typer.Typer) -> None:
             output_path,
         )
         from cnnkit.errors import CnnkitError
-        from cnnkit.interpret.adversarial import METHODS, PGD_STEPS, check_pgd, eps_fraction
+        from cnnkit.interpret.adversarial import METHODS, PGD_STEPS, check_pgd, eps_fraction, levels_hint
         from cnnkit.numbers import check_range
 
         if method not in METHODS:
@@ -116,6 +116,9 @@ def register(group: typer.Typer) -> None:
             raise CnnkitError(f"--steps and --step-size are for --method pgd; {method} takes a single step of --eps")
         steps = PGD_STEPS if steps is None else steps
         check_pgd(steps, step_size)
+        hint = levels_hint(step_size, what="--step-size") if step_size is not None else ""
+        if hint:  # a step under one level can be meant (the default often is): a note, not an error
+            typer.echo(f"note: --step-size {step_size:g} moves a pixel {step_size:g}/255 per step; {hint}", err=True)
         if (image is None) == (evaluate is None):
             raise CnnkitError("give an IMAGE (file or test:N) or --eval N, not both and not neither")
         if evaluate is not None:
@@ -126,7 +129,7 @@ def register(group: typer.Typer) -> None:
         if evaluate is not None:
             _evaluate(subject, evaluate, method, eps, steps, step_size, target, seed, as_json)
             return
-        from cnnkit.interpret.adversarial import adversarial_figure, attack
+        from cnnkit.interpret.adversarial import adversarial_figure, attack, percent
         from cnnkit.interpret.plots import write
 
         assert image is not None
@@ -142,18 +145,26 @@ def register(group: typer.Typer) -> None:
         before, after = result.probs_before[0], result.probs_after[0]
         old, new = int(before.argmax()), int(after.argmax())
         change = float(result.perturbation.abs().max()) * 255
+        success = bool(result.success[0])
+        goal = int(result.labels[0])
+        if target is None:
+            verdict = "fooled" if success else "not fooled"
+        else:  # the target's own probability says how close it came
+            verdict = (f"target {subject.classes[goal]} {percent(float(before[goal]))} -> "
+                       f"{percent(float(after[goal]))}: {'reached' if success else 'not reached'}")
         summary = (
             f"{subject.classes[old]} {float(before[old]):.1%} -> {subject.classes[new]} {float(after[new]):.1%} "
-            f"({'fooled' if bool(result.success[0]) else 'not fooled'}; {method} eps {eps:g}/255, "
-            f"largest change {change:.1f}/255)"
+            f"({verdict}; {method} eps {eps:g}/255, largest change {change:.1f}/255)"
         )
         data = {
             "model": subject.name, "image": image, "true_class": subject.classes[truth] if truth is not None else None,
-            "method": method, "eps": eps, "target": subject.classes[int(result.labels[0])] if target is not None else None,
+            "method": method, "eps": eps, "target": subject.classes[goal] if target is not None else None,
             "before": {"class": subject.classes[old], "probability": float(before[old])},
             "after": {"class": subject.classes[new], "probability": float(after[new]),
                       "probability_of_original": float(after[old])},
-            "success": bool(result.success[0]), "max_change": change,
+            "target_probability": ({"before": float(before[goal]), "after": float(after[goal])}
+                                   if target is not None else None),
+            "success": success, "max_change": change,
         }
         finish(written, summary, data, as_json)
 

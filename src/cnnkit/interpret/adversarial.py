@@ -36,16 +36,33 @@ METHODS = ("fgsm", "pgd")
 PGD_STEPS = 20  # the default number of PGD steps
 
 
+def levels_hint(value: float, *, what: str = "eps") -> str:
+    """'' unless ``value`` lies strictly between 0 and 1, where it looks like the papers'
+    fraction of the pixel range (eps 0.03 for 8/255): then the fix, e.g. 'eps is in pixel
+    levels out of 255; did you mean --eps 8?' (``what`` is '--eps' or 'eps')."""
+    if not 0 < value < 1:
+        return ""
+    levels = max(1, round(value * 255))
+    name = what.lstrip("-")
+    written = f"{what} {levels}" if what.startswith("--") else f"{what}={levels}"
+    return f"{name} is in pixel levels out of 255; did you mean {written}?"
+
+
 def eps_fraction(eps: float, *, what: str = "eps") -> float:
     """A bound in 0-255 pixel units -> a fraction of the pixel range (8 -> 8/255).
 
-    CnnkitError for a negative, non-finite or over-255 value.
+    CnnkitError for a negative, non-finite or over-255 value, and for one strictly between
+    0 and 1: a bound under one level is the papers' fraction written by mistake (0.03 would
+    silently be 0.03/255 and change nothing), so the fix is named instead.
     """
     value = float(eps)
     if not math.isfinite(value) or value < 0 or value > 255:
         raise CnnkitError(
             f"{what} must be between 0 and 255 pixel levels (e.g. 8 for 8/255), got {eps}"
         )
+    hint = levels_hint(value, what=what)
+    if hint:
+        raise CnnkitError(f"{what} {eps:g} is less than one pixel level: {hint}")
     return value / 255.0
 
 
@@ -165,7 +182,8 @@ def pgd(
     """
     radius = eps_fraction(eps)
     check_pgd(steps, step_size)
-    step = eps_fraction(step_size) if step_size is not None else 2.5 * radius / steps
+    # a step may be a fraction of a level (the default 2.5 * eps / steps often is)
+    step = step_size / 255.0 if step_size is not None else 2.5 * radius / steps
     pixels = check_pixels(subject, pixels)
     labels = check_labels(subject, labels, pixels.shape[0])
     forward = pixel_logits(subject)
@@ -338,6 +356,12 @@ def evaluate_attack(
     }
 
 
+def percent(p: float) -> str:
+    """A probability as a percentage, '<0.1%' when it would round to 0.0% (a target's
+    starting probability usually does, and 0.0% would read as impossible)."""
+    return f"{p:.1%}" if p >= 0.0005 or p == 0 else "<0.1%"
+
+
 def adversarial_figure(subject: Subject, result: AttackResult, *, index: int = 0, truth: int | None = None) -> object:
     """Original (class, prob) | perturbation (diverging, in pixel levels) | adversarial.
 
@@ -358,7 +382,11 @@ def adversarial_figure(subject: Subject, result: AttackResult, *, index: int = 0
     bar.set_label("change (pixel levels of 255)", fontsize=8)
     bar.ax.tick_params(labelsize=7)
     show_image(axes[0, 2], result.adversarial[index], title=f"adversarial\n{class_label(subject.classes, after)}")
-    goal = f", target {subject.classes[int(result.labels[index])]}" if result.targeted else ""
-    verdict = "fooled" if bool(result.success[index]) else "not fooled"
+    goal, verdict = "", "fooled" if bool(result.success[index]) else "not fooled"
+    if result.targeted:
+        aim = int(result.labels[index])
+        goal = (f", target {subject.classes[aim]} {percent(float(before[aim]))} -> "
+                f"{percent(float(after[aim]))}")
+        verdict = "reached" if bool(result.success[index]) else "not reached"
     fig.suptitle(f"{subject.name}: {result.method.upper()} eps {result.eps:g}/255{goal}: {verdict}{known}", fontsize=10)
     return fig

@@ -18,6 +18,7 @@ Choices that keep it both noise-like and quick:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -87,9 +88,9 @@ def fool(
     if steps < 1 or tries < 1:
         raise CnnkitError(f"--steps and tries must be at least 1, got {steps} and {tries}")
     for value, what in ((step_size, "--step-size"), (bound, "--bound")):
-        eps_fraction(value, what=what)
-        if value != int(value) or value < 1:
+        if not math.isfinite(value) or value != int(value) or value < 1:
             raise CnnkitError(f"{what} is a whole number of pixel levels 1..255, got {value}")
+        eps_fraction(value, what=what)
     wanted = [subject.class_index(c) for c in classes]
     if not wanted:
         raise CnnkitError("give at least one class to fool the model with")
