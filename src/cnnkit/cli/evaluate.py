@@ -15,6 +15,9 @@ from typing import Any, Optional
 import typer
 
 
+PREDICT_FORMATS = ("text", "json", "csv")
+
+
 def _plot_name(data: str, split: str) -> str:
     """'eval-fashion-mnist-test.png'; folder:PATH becomes 'folder-<last part>'."""
     if data.startswith("folder:"):
@@ -143,38 +146,67 @@ def register(app: typer.Typer) -> None:
     @app.command("predict")
     def predict_command(
         run: Path = typer.Argument(..., metavar="RUN", help="A run directory written by `cnnkit train`."),
-        images: list[Path] = typer.Argument(..., metavar="IMAGE...", help="PNG, JPEG or other image files."),
+        images: list[str] = typer.Argument(
+            ..., metavar="IMAGE...", help="Image files, folders of them (searched below, sorted) or quoted patterns such as 'photos/*.jpg'."
+        ),
         topk: int = typer.Option(3, "--topk", "-k", min=1, help="How many classes to show per image."),
         device: str = typer.Option("cpu", "--device", help="cpu, cuda, mps or auto."),
-        as_json: bool = typer.Option(False, "--json", help="Print a JSON list of {file, top, error}."),
+        output_format: Optional[str] = typer.Option(
+            None, "--format", "-f", help="text (one line per file), json or csv, on stdout [default: text]."
+        ),
+        as_json: bool = typer.Option(False, "--json", help="The same as --format json: a list of {file, top, error}."),
+        csv_file: Optional[Path] = typer.Option(
+            None, "--csv", help="Also write the results as a CSV table to this .csv file."
+        ),
     ) -> None:
         """Classify image files with a trained run: the top classes with probabilities.
 
         Images of any size and colour mode are converted as the run's metadata says
-        (channels, size, normalization). A missing, corrupt or non-image file gets a
-        one-line error and the other files are still predicted. Exit status: 0 when every
-        file was predicted, 1 when any file failed, 2 when the run itself cannot be used.
+        (channels, size, normalization). A folder stands for the image files below it and
+        a quoted pattern for the files it matches, both sorted by path. A missing, corrupt
+        or non-image file gets a one-line error and the other files are still predicted.
+        Exit status: 0 when every file was predicted, 1 when any file failed, 2 when the
+        run itself cannot be used.
 
         \b
         Examples:
           cnnkit predict runs/fmnist shirt.png boot.jpg
-          cnnkit predict runs/fmnist photos/*.jpg --topk 5
+          cnnkit predict runs/fmnist photos/ --topk 5
+          cnnkit predict runs/fmnist 'photos/**/*.jpg' --csv predictions.csv
           cnnkit predict runs/fmnist shirt.png --json
         \b
         Output:
           shirt.png: Shirt 91.2%, T-shirt/top 6.1%, Pullover 1.3%
+          (CSV: file,class_1,probability_1,...,error)
         """
         import sys
 
         from cnnkit.cli.common import print_json
+        from cnnkit.errors import CnnkitError
         from cnnkit.train.device import choose_device
-        from cnnkit.train.predict import predict
+        from cnnkit.train.predict import image_paths, predict, predictions_csv
         from cnnkit.train.run import load_run
 
+        if as_json and output_format not in (None, "json"):
+            raise CnnkitError(f"--json and --format {output_format} ask for two outputs; give one of them")
+        chosen = "json" if as_json else (output_format or "text")
+        if chosen not in PREDICT_FORMATS:
+            raise CnnkitError(f"--format {chosen!r} is not known; choose one of: {', '.join(PREDICT_FORMATS)}")
+        if csv_file is not None:
+            from cnnkit.data.images import check_output_file
+
+            check_output_file(csv_file, "--csv", ".csv", "the table is written as CSV", "predictions")
+        paths = image_paths(images)  # a wrong folder or pattern fails before the run is loaded
         loaded = load_run(run, device=choose_device(device))
-        results = predict(loaded, images, topk=topk)
-        if as_json:
+        results = predict(loaded, paths, topk=topk)
+        if csv_file is not None:
+            from cnnkit.atomic import write_text
+
+            write_text(csv_file, predictions_csv(results))
+        if chosen == "json":
             print_json([r.to_dict() for r in results])
+        elif chosen == "csv":
+            sys.stdout.write(predictions_csv(results))
         else:
             for r in results:
                 print(r.line(), file=sys.stdout if r.ok else sys.stderr)

@@ -129,12 +129,19 @@ def check_png_path(path: str | Path, option: str) -> Path:
     below it are created when the PNG is written). DataError naming ``option`` (e.g.
     "-o/--out") otherwise, so a command checks its output before its work instead of
     failing after it, or writing PNG bytes under another name."""
+    return check_output_file(path, option, ".png", "the picture is written as PNG", "picture")
+
+
+def check_output_file(path: str | Path, option: str, suffix: str, why: str, example: str) -> Path:
+    """``path`` when a ``suffix`` file (e.g. ".csv") can be written there; see
+    :func:`check_png_path`. ``why`` says why the suffix matters ("the table is written as
+    CSV"); ``example`` is a stem for the suggested name ("predictions")."""
     path = Path(path)
     if path.is_dir():
-        raise DataError(f"{option} {path} is a folder; give a file name ending in .png, e.g. {path / 'picture.png'}")
-    if path.suffix.lower() != ".png":
-        raise DataError(f"{option} must name a .png file (the picture is written as PNG), got {str(path)!r}; "
-                        f"e.g. {path.with_suffix('.png') if path.name not in ('', '.', '..') else 'picture.png'}")
+        raise DataError(f"{option} {path} is a folder; give a file name ending in {suffix}, e.g. {path / (example + suffix)}")
+    if path.suffix.lower() != suffix:
+        raise DataError(f"{option} must name a {suffix} file ({why}), got {str(path)!r}; "
+                        f"e.g. {path.with_suffix(suffix) if path.name not in ('', '.', '..') else example + suffix}")
     folder = path.absolute().parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent

@@ -3,7 +3,9 @@
 Every file is read with :func:`cnnkit.data.images.load_image`, converted to the run's
 input shape (channels and size) and normalized with the run's mean and std, exactly as
 the training data was. A file that cannot be read becomes a :class:`FileError` in its
-place in the results; the other files are still predicted.
+place in the results; the other files are still predicted. Folders and glob patterns
+stand for the image files in them (:func:`image_paths`), and :func:`predictions_csv`
+writes the results as a table.
 
 :func:`evaluate_run` reloads the run's dataset (the same validation carve-out: same
 seed and fraction) or another one with the same classes, and evaluates it.
@@ -11,6 +13,9 @@ seed and fraction) or another one with the same classes, and evaluates it.
 
 from __future__ import annotations
 
+import csv
+import glob
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +65,56 @@ class FileError:
         return {"file": self.file, "top": [], "error": self.error}
 
 
+_GLOB_CHARS = frozenset("*?[")
+
+
+def image_paths(args: Sequence[str | Path]) -> list[Path]:
+    """What ``cnnkit predict`` classifies: each argument as given, except a folder -> the
+    image files below it and a glob pattern (``'photos/*.jpg'``, ``'**/*.png'``) -> the
+    files it matches, each sorted by path. A named file stays even when it is missing or
+    no image (predict reports it in its place). DataError for a folder without images or
+    a pattern that matches nothing: there would be nothing to say about it."""
+    from cnnkit.data.folder import is_image_file
+    from cnnkit.data.images import IMAGE_SUFFIXES
+
+    found: list[Path] = []
+    for arg in args:
+        path = Path(arg).expanduser()
+        if path.is_dir():
+            images = sorted(p for p in path.rglob("*") if is_image_file(p) and not _hidden(p.relative_to(path)))
+            if not images:
+                raise DataError(f"{path}: a folder without image files ({', '.join(sorted(IMAGE_SUFFIXES))}); "
+                                "give image files, a folder of them, or a pattern such as 'photos/*.jpg'")  # fmt: skip
+            found += images
+        elif not path.exists() and _GLOB_CHARS & set(str(arg)):
+            matches = sorted(Path(m) for m in glob.glob(str(path), recursive=True) if Path(m).is_file())
+            if not matches:
+                raise DataError(f"{arg}: no file matches this pattern; check the folder and the pattern")
+            found += matches
+        else:
+            found.append(path)
+    return found
+
+
+def _hidden(relative: Path) -> bool:
+    """A path below a hidden folder (.git, .ipynb_checkpoints ...), which holds no inputs."""
+    return any(part.startswith(".") for part in relative.parts)
+
+
+def predictions_csv(results: Sequence[Prediction | FileError]) -> str:
+    """One CSV row per file: file, class_1, probability_1, ... class_k, probability_k, error
+    (k: the longest top list; probabilities 0..1; empty cells where a file failed)."""
+    k = max((len(r.top) for r in results if isinstance(r, Prediction)), default=0)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["file", *(f"{name}_{i}" for i in range(1, k + 1) for name in ("class", "probability")), "error"])
+    for r in results:
+        top = r.top if isinstance(r, Prediction) else []
+        cells = [cell for name, p in top for cell in (name, f"{p:.6f}")]
+        writer.writerow([r.file, *cells, *[""] * (2 * k - len(cells)), r.error if isinstance(r, FileError) else ""])
+    return out.getvalue()
+
+
 def predict(
     run: LoadedRun | str | Path,
     paths: Sequence[str | Path],
@@ -72,13 +127,15 @@ def predict(
 
     Args:
         run: a loaded run or the path of a run directory.
-        paths: image files (PNG, JPEG, ...; any size and colour mode).
+        paths: image files (PNG, JPEG, ...; any size and colour mode); folders and glob
+            patterns are expanded with :func:`image_paths` first.
         topk: how many classes to list per file (at most the number of classes).
         batch_size: images per forward pass.
         device: where to run the model; default: where the loaded model is (CPU for a path).
     """
     if topk < 1:
         raise CnnkitError(f"topk must be at least 1, got {topk}")
+    paths = image_paths(paths)  # before the run is loaded: a wrong folder fails at once
     loaded = run if isinstance(run, LoadedRun) else load_run(run)
     if loaded.info.kind != "image":
         raise RunError(
@@ -193,6 +250,7 @@ def evaluate_run(
         input_shape=shape,
         limit=config.get("limit"),
         download=download,
+        skip_bad=bool(config.get("skip_bad", False)),  # as the run was trained
     )
     if splits.info.num_classes != loaded.info.num_classes:
         raise DataError(
