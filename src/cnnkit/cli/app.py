@@ -60,9 +60,31 @@ app = typer.Typer(
 )
 
 
+def installed_version() -> str:
+    """cnnkit's version: the installed distribution's (importlib.metadata), else
+    ``cnnkit.__version__`` when running from a source tree that is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cnnkit")
+    except PackageNotFoundError:
+        import cnnkit
+
+        return str(getattr(cnnkit, "__version__", "unknown"))
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"cnnkit {installed_version()}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print cnnkit's version and exit."
+    ),
 ) -> None:
     """Global options (the --debug flag is read by main())."""
 
