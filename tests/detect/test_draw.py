@@ -47,3 +47,43 @@ def test_dataset_grid_and_errors():
         draw_detections(images[0], torch.zeros(2, 4), torch.zeros(1))
     with pytest.raises(DataError, match="DetectionSet"):
         draw_dataset(images)
+
+
+def _label_extents(fig: Figure) -> tuple[list[object], object]:
+    """Window extents of the box labels' coloured backgrounds on the figure's first axes, after a
+    full draw (labels are placed at draw time), and that axes' extent."""
+    fig.draw_without_rendering()
+    ax = fig.axes[0]
+    return [t.get_bbox_patch().get_window_extent() for t in ax.texts], ax.bbox
+
+
+@pytest.mark.parametrize("scored", [True, False])
+def test_labels_of_boxes_with_one_corner_never_cover_each_other(scored: bool) -> None:
+    # three boxes with nearly the same top-left corner gave "squarere": names printed over each other;
+    # two more at the image's top edge, where "above the box" is off the image
+    boxes = torch.tensor([[20.0, 30.0, 60.0, 70.0], [21.0, 31.0, 58.0, 72.0], [22.0, 29.0, 62.0, 69.0],
+                          [60.0, 0.0, 94.0, 40.0], [62.0, 1.0, 95.0, 38.0]])
+    scores = torch.tensor([0.9, 0.6, 0.3, 0.8, 0.4]) if scored else None
+    fig = draw_detections(torch.zeros(1, 96, 96, dtype=torch.uint8), boxes, torch.tensor([0, 1, 2, 0, 1]),
+                          classes=("square", "rectangle", "circle"), scores=scores)
+    extents, area = _label_extents(fig)
+    assert len(extents) == 5
+    for i, a in enumerate(extents):
+        # inside the image (up to a pixel of rounding), so never clipped away
+        assert a.x0 >= area.x0 - 1 and a.x1 <= area.x1 + 1 and a.y0 >= area.y0 - 1 and a.y1 <= area.y1 + 1
+        for b in extents[i + 1 :]:
+            assert not a.overlaps(b), (a, b)  # matplotlib's own Bbox test
+
+
+def test_empty_predicted_panel_names_the_threshold() -> None:
+    from cnnkit.detect.run_train import predictions_figure
+
+    data = DetectionSet(torch.zeros(1, 1, 32, 32, dtype=torch.uint8),
+                        [Targets(torch.tensor([[4.0, 4, 20, 20]]), torch.tensor([0]))], ("x",))
+    low = [{"boxes": torch.tensor([[4.0, 4, 20, 20]]), "scores": torch.tensor([0.1]), "labels": torch.tensor([0])}]
+    fig = predictions_figure(data, low, ("x",), conf=0.3)
+    predicted, truth = fig.axes
+    assert [t.get_text() for t in predicted.texts] == ["no box above 0.3"]
+    assert [t.get_text() for t in truth.texts] == ["x"]  # the truth panel is not "empty"
+    fig = draw_detections(data.images[0], torch.zeros(0, 4), torch.zeros(0), empty="no box above 0.25")
+    assert [t.get_text() for t in fig.axes[0].texts] == ["no box above 0.25"]

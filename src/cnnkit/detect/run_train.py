@@ -230,7 +230,7 @@ def predictions_figure(data: DetectionSet, predictions: list, classes: Sequence[
         keep = p["scores"] >= conf
         ax = fig.add_subplot(rows, cols, 2 * k + 1)
         draw_on_axes(ax, data.images[k], p["boxes"][keep], p["labels"][keep], classes=classes,
-                     scores=p["scores"][keep], title=f"scene {k}: predicted")
+                     scores=p["scores"][keep], title=f"scene {k}: predicted", empty=f"no box above {conf:g}")
         ax = fig.add_subplot(rows, cols, 2 * k + 2)
         t = data.targets[k]
         draw_on_axes(ax, data.images[k], t.boxes, t.labels, classes=classes, title=f"scene {k}: truth")
@@ -364,7 +364,8 @@ def predict_files(loaded: LoadedDetector, paths: Sequence[str | Path], out_dir: 
         inside = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         boxes, found = boxes[inside], {k: v.cpu()[inside] for k, v in found.items()}
         fig = draw_detections(original, boxes, found["labels"], classes=meta.classes, scores=found["scores"],
-                              title=f"{path.name}: {len(boxes)} object{'' if len(boxes) == 1 else 's'}")
+                              title=f"{path.name}: {len(boxes)} object{'' if len(boxes) == 1 else 's'}",
+                              empty=f"no box above {conf:g}")
         save_figure(target, fig, dpi=100)
         results.append(FileDetections(path, boxes, found["scores"], found["labels"], meta.classes, target))
     return results
