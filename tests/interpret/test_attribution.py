@@ -77,7 +77,7 @@ def test_smoothgrad_without_noise_is_the_gradient_and_is_seeded() -> None:
 def test_integrated_gradients_completeness() -> None:
     subject = _small_subject()
     image = _image(seed=4)
-    got = saliency(subject, image, method="integrated-gradients", target=1, steps=128)
+    got = saliency(subject, image, method="integrated-gradients", target=1, steps=128, baseline="black")
     x = subject.to_input(image)
     black = subject.info.normalize(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
     difference = _logit(subject, x, 1) - _logit(subject, black, 1)
@@ -115,7 +115,7 @@ def test_occlusion_matches_covering_by_hand() -> None:
     """Non-overlapping 4x4 black squares: each pixel's value is the logit drop of its square."""
     subject = _small_subject()
     image = _image(seed=2)
-    got = saliency(subject, image, method="occlusion", target=3, window=4, stride=4)
+    got = saliency(subject, image, method="occlusion", target=3, window=4, stride=4, baseline="black")
     x = subject.to_input(image)
     black = subject.info.normalize(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
     for top in (0, 4):

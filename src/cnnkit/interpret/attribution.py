@@ -1,8 +1,10 @@
-"""Saliency maps: which input pixels the score of one class depends on (via Captum).
+"""Saliency maps: which input pixels the score of one class depends on.
 
-:func:`saliency` takes one *stored* image (uint8 (C, H, W)) and returns an
-:class:`Attribution` whose ``map`` is (H, W) float32 on the CPU, about the target class's
-**logit** (the score before softmax, so a confident prediction still has gradients):
+:func:`saliency_maps` takes a batch of *stored* images (uint8 (N, C, H, W)) and returns one
+:class:`Attribution` per image, whose ``map`` is (H, W) float32 on the CPU, about the
+target class's **logit** (the score before softmax, so a confident prediction still has
+gradients); :func:`saliency` does one image. A batch gives each image the map it gets
+alone (the model is in eval mode, so images do not interact), in fewer forward passes:
 
 =======================  ========  ===================================================
 method                   signed?   what ``map`` holds (defaults)
@@ -12,16 +14,20 @@ smoothgrad               no        the same, averaged over ``samples`` (32) nois
                                    of the input, noise std = ``noise`` (0.15) x the
                                    input range (black to white); seeded
 integrated-gradients     yes       gradient x (input - baseline) integrated along the
-                                   straight path from a black image (``steps`` = 64),
-                                   summed over channels: sum(map) ~= f(x) - f(black)
-gradcam                  no        Grad-CAM at ``layer`` (default: the last convolution
-                                   whose output is still a map, H, W > 1), ReLU'd and
-                                   bilinearly upsampled to H x W
-occlusion                yes       logit drop when a black square (``window``, default
-                                   about 1/7 of the side, stride half of it) covers the
-                                   pixel, averaged over the squares that cover it
+                                   straight path from the baseline (``steps`` = 64,
+                                   Captum), summed over channels:
+                                   sum(map) ~= f(x) - f(baseline)
+gradcam                  no        Grad-CAM at ``layer`` (default: the last stage of the
+                                   trunk whose output is still a map, H, W > 1), ReLU'd
+                                   and bilinearly upsampled to H x W; one forward pass
+occlusion                yes       logit drop when the baseline's square (``window``,
+                                   default about 1/7 of the side, stride half of it)
+                                   covers the pixel, averaged over the squares that
+                                   cover it (Captum)
 =======================  ========  ===================================================
 
+The baseline (``baseline``: auto, black, mean, blur) is described in
+:mod:`cnnkit.interpret.baselines`; ``details["baseline"]`` says which one each image got.
 The figures live in :mod:`cnnkit.interpret.saliency_plot`.
 """
 
@@ -31,9 +37,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-from cnnkit.errors import CnnkitError, ShapeError
+from cnnkit.errors import CnnkitError, ShapeError, did_you_mean
+from cnnkit.interpret.adversarial import small_work_threads  # one thread for small work (see there)
+from cnnkit.interpret.baselines import baseline_pixels, check_baseline, describe_baseline, resolve_baseline
 from cnnkit.interpret.layers import capture
 from cnnkit.interpret.subject import Subject, conv_layer_names
 
@@ -88,7 +97,20 @@ class Attribution:
         }
 
 
-def saliency(
+def saliency(subject: Subject, x_stored: Tensor, **options: Any) -> Attribution:
+    """One image's saliency map: :func:`saliency_maps` for a batch of one.
+
+    ``x_stored``: uint8 (C, H, W) or (1, C, H, W) of the subject's input shape; ``options``
+    as for :func:`saliency_maps`.
+    """
+    stored = subject.check_stored(x_stored)
+    if stored.shape[0] != 1:
+        raise ShapeError(f"saliency takes one image at a time, got a batch of {stored.shape[0]}; "
+                         "use saliency_maps for a batch")
+    return saliency_maps(subject, stored, **options)[0]
+
+
+def saliency_maps(
     subject: Subject,
     x_stored: Tensor,
     *,
@@ -101,87 +123,144 @@ def saliency(
     steps: int = IG_STEPS,
     window: int | None = None,
     stride: int | None = None,
-) -> Attribution:
-    """One image's saliency map for class ``target`` (default: the predicted class).
+    baseline: str = "auto",
+) -> list[Attribution]:
+    """Saliency maps of a batch, one :class:`Attribution` per image, for class ``target``
+    (default: each image's predicted class). Each image's map is the one it gets alone.
 
-    ``x_stored``: uint8 (C, H, W) or (1, C, H, W) of the subject's input shape.
+    ``x_stored``: uint8 (N, C, H, W) or (C, H, W) of the subject's input shape.
     ``target``: a class index or name. ``layer``: Grad-CAM's layer (named as in
     ``cnnkit interpret layers``); only gradcam uses it. ``seed`` fixes SmoothGrad's noise
-    without touching the global random state.
+    (the same noise for every image) without touching the global random state.
+    ``baseline``: what integrated gradients and occlusion compare with (see
+    :mod:`cnnkit.interpret.baselines`).
     """
     if method not in METHODS:
-        from cnnkit.errors import did_you_mean
-
         raise CnnkitError(f"unknown saliency method {method!r}{did_you_mean(method, METHODS)}; "
                           f"choose one of: {', '.join(METHODS)}")
+    check_baseline(baseline)
     stored = subject.check_stored(x_stored)
-    if stored.shape[0] != 1:
-        raise ShapeError(f"saliency takes one image at a time, got a batch of {stored.shape[0]}; loop over them")
     if layer is not None and method != "gradcam":
         layer = None  # only Grad-CAM looks at a layer; the others ignore --layer
-    x = subject.to_input(stored)  # (1, C, H, W), normalized
-    probs = subject.probabilities(x)[0].cpu()
-    x.requires_grad_(True)  # the gradient methods differentiate with respect to it
-    predicted = int(probs.argmax())
-    index = predicted if target is None else subject.class_index(target)
-    details: dict[str, Any] = {}
+    wanted = None if target is None else subject.class_index(target)
+    x = subject.to_input(stored)  # (N, C, H, W), normalized
+    with small_work_threads(x.numel() * _passes(method, samples, steps)):
+        if method == "gradcam":
+            heat, logits, layer = _gradcam(subject, x, wanted, layer)
+            details: list[dict[str, Any]] = [{} for _ in range(len(x))]
+        elif method == "gradient":
+            heat, logits = _gradient(subject, x, wanted)
+            details = [{} for _ in range(len(x))]
+        else:
+            with torch.no_grad():
+                logits = subject.model(x).float()
+            index = _targets(logits, wanted)
+            if method == "smoothgrad":
+                heat = _smoothgrad(subject, x, index, seed=seed, samples=samples, noise=noise)
+                details = [{"samples": samples, "noise": noise, "seed": seed} for _ in range(len(x))]
+            elif method == "integrated-gradients":
+                heat, details = _integrated_gradients(subject, x, index, steps=steps, baseline=baseline)
+            else:
+                heat, details = _occlusion(subject, x, index, window=window, stride=stride, baseline=baseline)
+    probs = torch.softmax(logits.detach().float(), 1).cpu()
+    index = _targets(logits, wanted)
+    return [
+        Attribution(heat[i].detach().float().cpu(), method, int(index[i]), int(probs[i].argmax()), probs[i],
+                    layer, details[i])
+        for i in range(len(x))
+    ]
 
-    if method == "gradient":
-        from captum.attr import Saliency
 
-        raw = Saliency(subject.model).attribute(x, target=index, abs=True)
-        heat = raw.amax(1)[0]  # (H, W): the strongest channel, as in Simonyan et al.
-    elif method == "smoothgrad":
-        heat = _smoothgrad(subject, x, index, seed=seed, samples=samples, noise=noise)
-        details = {"samples": samples, "noise": noise, "seed": seed}
-    elif method == "integrated-gradients":
-        heat, delta = _integrated_gradients(subject, x, index, steps=steps)
-        details = {"steps": steps, "baseline": "black", "delta": delta}
-    elif method == "gradcam":
-        layer = layer or default_gradcam_layer(subject)
-        heat = _gradcam(subject, x, index, layer)
-    else:
-        heat, window, stride = _occlusion(subject, x, index, window=window, stride=stride)
-        details = {"window": window, "stride": stride, "baseline": "black"}
-    return Attribution(heat.detach().float().cpu(), method, index, predicted, probs, layer, details)
+def _passes(method: str, samples: int, steps: int) -> int:
+    """Roughly how many copies of the batch one map takes, for the thread choice."""
+    return {"smoothgrad": samples, "integrated-gradients": steps, "occlusion": 64}.get(method, 1)
 
 
-def _smoothgrad(subject: Subject, x: Tensor, index: int, *, seed: int, samples: int, noise: float) -> Tensor:
-    from captum.attr import NoiseTunnel, Saliency
+def _targets(logits: Tensor, wanted: int | None) -> Tensor:
+    """(N,) class index per image: ``wanted`` for all, or each image's predicted class."""
+    if wanted is None:
+        return logits.detach().argmax(1)
+    return torch.full((len(logits),), wanted, dtype=torch.long, device=logits.device)
 
+
+def _chunk(x: Tensor) -> int:
+    """Images per forward pass for the methods that run many copies (about 4M values)."""
+    return max(1, min(256, 2**22 // x[0].numel()))
+
+
+def _gradient(subject: Subject, x: Tensor, wanted: int | None) -> tuple[Tensor, Tensor]:
+    """|d logit / d input|, max over channels (N, H, W), and the logits, from one pass."""
+    x = x.detach().requires_grad_(True)
+    logits = subject.model(x)
+    index = _targets(logits, wanted)
+    # the images are independent (eval mode), so the sum's gradient is each image's own
+    (grad,) = torch.autograd.grad(logits.gather(1, index[:, None]).sum(), x)
+    return grad.abs().amax(1), logits  # the strongest channel, as in Simonyan et al.
+
+
+def _smoothgrad(subject: Subject, x: Tensor, index: Tensor, *, seed: int, samples: int, noise: float) -> Tensor:
+    """Mean over ``samples`` noisy copies of |d logit / d input|, max over channels (N, H, W).
+
+    Noise: ``noise`` x the black-to-white range x a standard normal drawn from a
+    torch.Generator seeded with ``seed``, the same (samples, C, H, W) draw for every image.
+    """
     if samples < 1 or noise < 0:
         raise CnnkitError(f"SmoothGrad needs samples >= 1 and noise >= 0, got {samples} and {noise}")
     low, high = subject.input_bounds(device=x.device)
     stdev = noise * float((high - low).mean())  # the same share of black-to-white as in pixels
-    tunnel = NoiseTunnel(Saliency(subject.model))
-    # Captum draws the noise from the global RNG: fork it so a seed makes the map
-    # reproducible without changing the caller's random state.
-    devices = [] if x.device.type == "cpu" else [x.device.index or 0]
-    with torch.random.fork_rng(devices=devices, device_type=x.device.type if devices else "cuda"):
-        torch.manual_seed(seed)
-        raw = tunnel.attribute(x, nt_type="smoothgrad", nt_samples=samples, nt_samples_batch_size=16,
-                               stdevs=stdev, target=index, abs=True)
-    return raw.amax(1)[0]
+    draws = torch.randn(samples, *x.shape[1:], generator=torch.Generator().manual_seed(seed)).to(x.device)
+    noisy = (x[:, None] + stdev * draws[None]).flatten(0, 1)  # (N * samples, C, H, W), image-major
+    targets = index.repeat_interleave(samples)
+    total = torch.zeros_like(noisy)
+    step = _chunk(x)
+    for start in range(0, len(noisy), step):
+        part = noisy[start : start + step].detach().requires_grad_(True)
+        logits = subject.model(part)
+        (grad,) = torch.autograd.grad(logits.gather(1, targets[start : start + step, None]).sum(), part)
+        total[start : start + step] = grad.abs()
+    return total.view(len(x), samples, *x.shape[1:]).mean(1).amax(1)
 
 
-def _integrated_gradients(subject: Subject, x: Tensor, index: int, *, steps: int) -> tuple[Tensor, float]:
+def _baselines(subject: Subject, x: Tensor, baseline: str) -> tuple[Tensor, list[dict[str, Any]]]:
+    """Baseline inputs (N, C, H, W), normalized, and each image's ``{"baseline": ...}``."""
+    pixels = subject.input_to_pixels(x)
+    kinds = resolve_baseline(baseline, pixels)
+    h, w = x.shape[2:]
+    base = subject.pixels_to_input(baseline_pixels(kinds, pixels))
+    return base, [{"baseline": describe_baseline(k, h, w)} for k in kinds]
+
+
+def _integrated_gradients(subject: Subject, x: Tensor, index: Tensor, *, steps: int,
+                          baseline: str) -> tuple[Tensor, list[dict[str, Any]]]:
     from captum.attr import IntegratedGradients
 
     if steps < 2:
         raise CnnkitError(f"integrated gradients needs at least 2 steps, got {steps}")
-    baseline = subject.pixels_to_input(torch.zeros_like(x))  # black, in input space
+    base, details = _baselines(subject, x, baseline)
     attributions, delta = IntegratedGradients(subject.model).attribute(
-        x, baselines=baseline, target=index, n_steps=steps, internal_batch_size=32, return_convergence_delta=True
+        x, baselines=base, target=index.tolist(), n_steps=steps,
+        internal_batch_size=max(len(x), _chunk(x)), return_convergence_delta=True,
     )
-    return attributions.sum(1)[0], float(delta.abs().max())  # summing keeps completeness
+    for d, gap in zip(details, delta.abs().tolist()):
+        d.update(steps=steps, delta=float(gap))
+    return attributions.sum(1), details  # summing keeps completeness
 
 
-def _gradcam(subject: Subject, x: Tensor, index: int, layer: str) -> Tensor:
-    from captum.attr import LayerAttribution, LayerGradCam
+def _gradcam(subject: Subject, x: Tensor, wanted: int | None, layer: str | None) -> tuple[Tensor, Tensor, str]:
+    """Grad-CAM (N, H, W), the logits and the layer used, from one forward pass.
 
-    module = subject.layer(layer)
-    with torch.no_grad():
-        _, outputs = capture(subject.model, {layer: module}, x)
+    Without ``layer`` the candidates for the default (see :func:`default_gradcam_layer`)
+    are all recorded in the same pass and the last one that is still a map is used.
+    """
+    modules = dict(subject.model.named_modules())
+    names = [layer] if layer is not None else _gradcam_candidates(subject)
+    if layer is not None:
+        subject.layer(layer)  # a bad name: CnnkitError with suggestions
+    x = x.detach().requires_grad_(True)  # the weights are frozen: this puts the layer in the graph
+    logits, outputs = capture(subject.model, {n: modules[n] for n in names}, x)
+    if layer is None:
+        spatial = [n for n in names if n in outputs and outputs[n].dim() == 4 and min(outputs[n].shape[2:]) > 1]
+        layer = (spatial or names)[-1]
     shape = tuple(outputs[layer].shape) if layer in outputs else None
     if shape is None or len(shape) != 4 or min(shape[2:]) < 2:
         got = "no tensor output" if shape is None else "output " + "x".join(map(str, shape[1:]))
@@ -189,9 +268,23 @@ def _gradcam(subject: Subject, x: Tensor, index: int, layer: str) -> Tensor:
             f"Grad-CAM needs a layer whose output is a CxHxW map larger than 1x1; {layer} has {got}; "
             f"choose a convolution such as {', '.join(conv_layer_names(subject.model)[-3:])}"
         )
-    cam = LayerGradCam(subject.model, module).attribute(x, target=index, relu_attributions=True)  # (1, 1, h, w)
-    upsampled = LayerAttribution.interpolate(cam, tuple(x.shape[2:]), interpolate_mode="bilinear")
-    return upsampled[0, 0].clamp_min(0)  # bilinear keeps it >= 0 up to rounding
+    activation = outputs[layer]
+    index = _targets(logits, wanted)
+    (grad,) = torch.autograd.grad(logits.gather(1, index[:, None]).sum(), activation)
+    weights = grad.mean(dim=(2, 3), keepdim=True)  # alpha_k: the gradient averaged over the map
+    cam = torch.relu((weights * activation).sum(1, keepdim=True))  # (N, 1, h, w)
+    upsampled = F.interpolate(cam, size=tuple(x.shape[2:]), mode="bilinear")
+    return upsampled[:, 0].clamp_min(0), logits, layer  # bilinear keeps it >= 0 up to rounding
+
+
+def _gradcam_candidates(subject: Subject) -> list[str]:
+    """The children of ``model.features`` (else every convolution), input to output."""
+    trunk = getattr(subject.model, "features", None)
+    names = [f"features.{n}" for n, _ in trunk.named_children()] if isinstance(trunk, torch.nn.Module) else []
+    names = names or conv_layer_names(subject.model)
+    if not names:
+        raise CnnkitError(f"{subject.name} has no convolution layers; give Grad-CAM a layer with --layer")
+    return names
 
 
 def default_gradcam_layer(subject: Subject) -> str:
@@ -202,11 +295,7 @@ def default_gradcam_layer(subject: Subject) -> str:
     it, and in a ResNet it misses the skip path. Models without ``features`` fall back to
     the last convolution with a spatial output."""
     modules = dict(subject.model.named_modules())
-    trunk = getattr(subject.model, "features", None)
-    names = [f"features.{n}" for n, _ in trunk.named_children()] if isinstance(trunk, torch.nn.Module) else []
-    names = names or conv_layer_names(subject.model)
-    if not names:
-        raise CnnkitError(f"{subject.name} has no convolution layers; give Grad-CAM a layer with --layer")
+    names = _gradcam_candidates(subject)
     x = torch.zeros(1, *subject.input_shape, device=subject.device)
     with torch.no_grad():
         _, outputs = capture(subject.model, {n: modules[n] for n in names}, x)
@@ -221,8 +310,8 @@ def occlusion_window(height: int, width: int) -> tuple[int, int]:
     return window, max(1, window // 2)
 
 
-def _occlusion(subject: Subject, x: Tensor, index: int, *, window: int | None,
-               stride: int | None) -> tuple[Tensor, int, int]:
+def _occlusion(subject: Subject, x: Tensor, index: Tensor, *, window: int | None, stride: int | None,
+               baseline: str) -> tuple[Tensor, list[dict[str, Any]]]:
     from captum.attr import Occlusion
 
     h, w = x.shape[2:]
@@ -230,10 +319,11 @@ def _occlusion(subject: Subject, x: Tensor, index: int, *, window: int | None,
     stride = stride or max(1, window // 2)
     if not (1 <= window <= min(h, w)) or stride < 1:
         raise CnnkitError(f"occlusion window must be 1..{min(h, w)} and stride >= 1, got {window} and {stride}")
-    black = subject.pixels_to_input(torch.zeros_like(x))
-    batch = max(1, min(64, 2**22 // x[0].numel()))  # occluded copies per forward pass
+    base, details = _baselines(subject, x, baseline)
     raw = Occlusion(subject.model).attribute(
         x, sliding_window_shapes=(x.shape[1], window, window), strides=(x.shape[1], stride, stride),
-        baselines=black, target=index, perturbations_per_eval=batch,
+        baselines=base, target=index.tolist(), perturbations_per_eval=max(1, _chunk(x) // len(x)),
     )
-    return raw.mean(1)[0], window, stride  # every channel got the same value: the logit drop
+    for d in details:
+        d.update(window=window, stride=stride)
+    return raw.mean(1), details  # every channel got the same value: the logit drop

@@ -8,8 +8,9 @@
 Unsigned maps (gradient, SmoothGrad, Grad-CAM) are shown as a share of their own maximum
 (0..1, "inferno"): their raw scale depends on the model and says little. Signed maps keep
 their units, centred on zero (blue lowers the target's logit, red raises it):
-integrated gradients in logit contributions (they add up to f(x) - f(black)), occlusion
-in the logit drop when a black square covers the pixel.
+integrated gradients in logit contributions (they add up to f(x) - f(baseline)), occlusion
+in the logit drop when a square of the baseline (black, the image's mean or a blur; the
+title says which) covers the pixel.
 """
 
 from __future__ import annotations
@@ -41,13 +42,18 @@ UNITS = {
 
 
 def method_title(attribution: Attribution) -> str:
-    """'Grad-CAM (stage3.conv2)', 'occlusion 4x4', 'SmoothGrad' ..."""
+    """'Grad-CAM (stage3.conv2)', 'occlusion 4x4\nby blur sigma 3.5', 'SmoothGrad' ...
+
+    Integrated gradients and occlusion name their baseline on a second line: the map
+    means "compared with that", so a reader has to know what it was."""
     label = LABELS[attribution.method]
     if attribution.layer:
         label = f"{label} ({_short(attribution.layer)})"
     elif attribution.method == "occlusion" and "window" in attribution.details:
         size = attribution.details["window"]
         label = f"{label} {size}x{size}"
+    if "baseline" in attribution.details:
+        label += ("\nfrom " if attribution.method == "integrated-gradients" else "\nby ") + attribution.details["baseline"]
     if not bool(attribution.map.any()):
         label += ": all zero"  # say so, or an empty panel reads as a drawing bug
     return label
@@ -101,9 +107,22 @@ def saliency_figure(
 def _image_title(subject: Subject, attribution: Attribution, ref: str, truth: int | None) -> str:
     """'test:23, true Ankle boot' over 'predicted Sandal 82.3%' (two short lines fit a cell)."""
     p = attribution.probabilities
-    name = ref if len(ref) <= 22 else "..." + ref[-19:]
+    name = short_name(ref)
     first = name if truth is None else f"{name}, true {subject.classes[truth]}"
     return f"{first}\npredicted {subject.classes[attribution.predicted]} {float(p[attribution.predicted]):.1%}"
+
+
+def short_name(ref: str, width: int = 22) -> str:
+    """A title-sized image name: the file name without its folders, shortened in the
+    middle when still too long, so its start and its extension both stay
+    ('holiday_photo_...0412.jpg'); 'test:23' is left as it is."""
+    from pathlib import PurePath
+
+    name = PurePath(ref).name or ref
+    if len(name) <= width:
+        return name
+    keep = width - 3
+    return name[: (keep + 1) // 2] + "..." + name[len(name) - keep // 2 :]
 
 
 def _map_title(subject: Subject, attribution: Attribution) -> str:
