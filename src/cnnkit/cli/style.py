@@ -60,6 +60,14 @@ ALLOW_RANDOM = typer.Option(
 DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or mps.")
 JSON = typer.Option(False, "--json", help="Print the result as JSON.")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress display.")
+TRIPTYCH = typer.Option(
+    False, "--triptych", help="Also write content | style | result side by side, with titles, to OUT-triptych.png."
+)
+
+
+def triptych_path(out: Path) -> Path:
+    """Where --triptych writes: beside OUT, 'result.png' -> 'result-triptych.png'."""
+    return out.with_name(f"{out.stem}-triptych{out.suffix}")
 
 
 def _parts(parts: dict[str, float], with_tv: bool) -> str:
@@ -138,6 +146,7 @@ def register(app: typer.Typer) -> None:
         device: str = DEVICE,
         as_json: bool = JSON,
         quiet: bool = QUIET,
+        triptych: bool = TRIPTYCH,
     ) -> None:
         """Paint CONTENT in the style of STYLE (neural style transfer, Gatys et al.).
 
@@ -149,6 +158,7 @@ def register(app: typer.Typer) -> None:
         \b
         Examples:
           cnnkit style photo.jpg starry_night.jpg -o out.png
+          cnnkit style photo.jpg starry_night.jpg -o out.png --triptych   # and out-triptych.png
           cnnkit style photo.jpg painting.png -o out.png --size 256 --steps 200
           cnnkit style photo.jpg painting.png -o out.png --preserve-color --balance 100
           cnnkit style photo.jpg brick.png -o out.png --style-layers conv1_1,conv2_1:2,conv3_1
@@ -164,6 +174,7 @@ def register(app: typer.Typer) -> None:
         from cnnkit.train.device import choose_device
 
         check_output(out)  # a bad -o fails now, not after the whole optimization
+        side = check_output(triptych_path(out)) if triptych else None
 
         def warn(note: str) -> None:
             print(f"warning: {note}", file=sys.stderr, flush=True)
@@ -179,6 +190,10 @@ def register(app: typer.Typer) -> None:
         finally:
             progress.close()
         path = result.save(out)
+        if side is not None:
+            from cnnkit.style.triptych import save_triptych
+
+            side = save_triptych(result, side, content=f"content: {content.name}", style=f"style: {style_image.name}")
         height, width = result.pixels.shape[2:]
         data = {
             "output": str(path), "width": int(width), "height": int(height), "model": result.model,
@@ -186,6 +201,7 @@ def register(app: typer.Typer) -> None:
             "beta_from_balance": beta is None, "content_layer": result.content_layer,
             "style_layers": result.style_layers, "start": result.start, "final": result.final,
             "seconds": round(result.seconds, 2), **result.settings,
+            "triptych": str(side) if side is not None else None,
         }  # fmt: skip
         if as_json:
             print_json(data)
@@ -197,3 +213,5 @@ def register(app: typer.Typer) -> None:
         print(f"start: {_parts(result.start, tv > 0)}")
         print(f"final: {_parts(result.final, tv > 0)}")
         print(f"wrote {path} ({width}x{height}) in {result.seconds:.1f} s on {result.settings['device']}")
+        if side is not None:
+            print(f"wrote {side} (content | style | result)")
