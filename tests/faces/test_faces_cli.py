@@ -17,7 +17,7 @@ from cnnkit.faces.run import load_embedder
 
 Cli = Callable[[list[object]], tuple[int, str, str]]  # the run_cli fixture (tests/conftest.py)
 TRAIN = ["--data", "digits:0-6", "--per-identity", "40", "--epochs", "2", "--p", "7", "--k", "4",
-         "--dim", "16", "--pairs", "60", "--seed", "1"]
+         "--dim", "16", "--pairs", "60", "--seed", "1", "--lr", "0.01"]  # lr: 2 epochs spread the embedding
 
 
 @pytest.fixture(scope="module")

@@ -102,3 +102,10 @@ def test_lfw_download_retry_warning_does_not_leak(tmp_path: Path, monkeypatch: p
         with pytest.raises(DataError, match="could not download Labeled Faces in the Wild"):
             load_lfw(data_home=tmp_path)
     assert [str(w.message) for w in caught] == []
+
+
+def test_a_trunk_that_does_not_fit_the_images_leaves_no_run_folder(tmp_path: Path, cli_error: Error) -> None:
+    out = tmp_path / "run"
+    line = cli_error(["faces", "train", "INPUT(3x8x8) -> CONV(4, k=3, p=1) -> RELU", *TINY, "--out", out])
+    assert "cannot take 1x8x8 images" in line
+    assert not out.exists()

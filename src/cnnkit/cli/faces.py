@@ -134,6 +134,7 @@ def _register_train_eval(group: typer.Typer) -> None:
         """
         from cnnkit.cli.common import print_json
         from cnnkit.errors import CnnkitError
+        from cnnkit.faces.collapse import unusable_reason
         from cnnkit.faces.held_out import held_out_view
         from cnnkit.faces.identity_sources import load_identities
         from cnnkit.faces.pairs_file import read_pairs
@@ -157,6 +158,9 @@ def _register_train_eval(group: typer.Typer) -> None:
             chosen = eval_pairs(part, pairs, seed + 1)
         result = evaluate(loaded.net, part, chosen, tau=loaded.tau, seed=seed)
         result["notes"] = notes + result.get("notes", [])
+        problem = unusable_reason(tau=loaded.tau, spread=loaded.metadata.spread)
+        if problem is not None:  # the figures still say how far apart the embeddings lie
+            result["notes"].append(f"{problem}; verify and identify refuse this run")
         result = {"run": str(run), **{k: v for k, v in result.items() if k not in ("distances", "same")}}
         if as_json:
             print_json(result)

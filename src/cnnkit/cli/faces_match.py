@@ -60,6 +60,7 @@ def register(group: typer.Typer) -> None:
 
         _check_tau(tau)
         loaded = load_embedder(run)
+        loaded.check_usable(tau_given=tau is not None)  # a collapsed run calls one person "different"
         good, bad = _embed_files(loaded, [first, second])
         if bad:
             path, error = bad[0]
@@ -99,6 +100,7 @@ def register(group: typer.Typer) -> None:
         _check_tau(tau)
         check_gallery_path(out)  # before any work: -o photo.png would be overwritten with JSON
         loaded = load_embedder(run)
+        loaded.check_usable(tau_given=tau is not None)
         people = load_identity_folder(gallery, input_shape=loaded.metadata.input_shape)
         emb = loaded.net.embed(people.images).cpu()
         book = enroll(emb, people.identities, people.names, tau=loaded.tau if tau is None else tau,
@@ -137,6 +139,7 @@ def register(group: typer.Typer) -> None:
 
         loaded = load_embedder(run)
         book = load_gallery(gallery, expected_fingerprint=loaded.fingerprint, expected_dim=loaded.metadata.dim)
+        loaded.check_usable(tau=book.tau, tau_advice="enroll again with --tau T")
         good, bad = _embed_files(loaded, images)
         import torch
 

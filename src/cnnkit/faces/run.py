@@ -7,7 +7,8 @@
     model.safetensors  the weights; safetensors metadata key "cnnkit_faces" holds a JSON
                        string (:class:`EmbedderMetadata`): backbone name or spec text, dim,
                        image shape, mean/std, the threshold tau (squared L2) and how it
-                       was chosen, the training identities, format version
+                       was chosen, the training identities, the validation spread
+                       (:mod:`cnnkit.faces.collapse`), format version
     metrics.json, report.md, roc.png, distances.png   the test evaluation
 
 Loading never unpickles: the embedder is rebuilt with :func:`build_embedder` from the
@@ -52,6 +53,7 @@ class EmbedderMetadata:
     tau: float  # squared L2 distance: same identity when d <= tau
     tau_rule: str  # how tau was chosen on the validation pairs: "accuracy" or "far@<target>"
     identities: tuple[str, ...] = ()  # the training identities (a face never seen is not among them)
+    spread: float | None = None  # median validation different-pair distance (faces.collapse); None: not recorded
     cnnkit_version: str = field(default_factory=_version)
     format_version: int = FORMAT_VERSION
 
@@ -68,6 +70,7 @@ class EmbedderMetadata:
             input_shape=tuple(int(v) for v in data["input_shape"]),  # type: ignore[arg-type]
             mean=[float(v) for v in data["mean"]], std=[float(v) for v in data["std"]], tau=float(data["tau"]),
             tau_rule=str(data["tau_rule"]), identities=tuple(str(n) for n in data.get("identities", [])),
+            spread=None if data.get("spread") is None else float(data["spread"]),
             cnnkit_version=str(data.get("cnnkit_version", "?")), format_version=int(data["format_version"]),
         )
 
@@ -103,6 +106,16 @@ class LoadedEmbedder:
     @property
     def tau(self) -> float:
         return self.metadata.tau
+
+    def check_usable(self, *, tau: float | None = None, tau_given: bool = False, tau_advice: str = "give --tau T") -> None:
+        """RunError when the embedding collapsed, or when the threshold cannot decide anything
+        (:func:`cnnkit.faces.collapse.check_usable`). ``tau``: the threshold to be used (the
+        run's own by default); ``tau_given``: the user chose it, so only the embedding is
+        checked; ``tau_advice``: how the user can give another."""
+        from cnnkit.faces.collapse import check_usable
+
+        threshold = None if tau_given else (self.tau if tau is None else tau)
+        check_usable(str(self.path), tau=threshold, spread=self.metadata.spread, tau_advice=tau_advice)
 
 
 def load_embedder(path: str | Path, *, device: torch.device | str = "cpu") -> LoadedEmbedder:

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -239,6 +240,7 @@ def train_run(out: str | Path, settings: FaceTrainSettings, *, log: Callable[[st
         check_config,
         fit_embedder,
     )
+    from cnnkit.faces.collapse import RETRAIN, spread, unusable_reason
     from cnnkit.faces.pair_classifier import fit_pair_classifier
     from cnnkit.faces.run import EmbedderMetadata, save_embedder
     from cnnkit.faces.verify import choose_threshold, pair_distances
@@ -261,15 +263,15 @@ def train_run(out: str | Path, settings: FaceTrainSettings, *, log: Callable[[st
         RunDir.create(out, resumable=False)  # refuses a file or a folder that already holds something
     train, val, test = load_splits(settings)
     val_pairs = ValidationPairs(val, eval_pairs(val, settings.pairs, settings.seed))
-    run = RunDir.create(out, exist_ok=True)  # only now: bad data leaves no half-made run behind
     c, h, w = train.image_shape
+    # the weights are drawn from the seed, so two runs with one seed train the same network
+    net = build_embedder(backbone, dim=settings.dim, in_channels=c, image_size=(h, w),
+                         generator=torch.Generator().manual_seed(settings.seed))
+    run = RunDir.create(out, exist_ok=True)  # only now: bad data or a trunk that does not fit leave no run behind
     log(f"data {settings.data}: {len(train)} training images of {len(train.names)} identities, {len(val)} "
         f"validation images; test {test.source}: {len(test)} images of {len(test.names)} identities ({c}x{h}x{w})")
     for note in dict.fromkeys(train.notes + test.notes):
         log(f"  note: {note}")
-    # the weights are drawn from the seed, so two runs with one seed train the same network
-    net = build_embedder(backbone, dim=settings.dim, in_channels=c, image_size=(h, w),
-                         generator=torch.Generator().manual_seed(settings.seed))
     run.write_config({"kind": "faces", "command": settings.command, **asdict(settings), "backbone": backbone,
                       "test_source": test.source, "fit": {k: v for k, v in asdict(fit_config).items() if k != "augment"},
                       "augment": asdict(fit_config.augment), "train_identities": list(train.names),
@@ -291,9 +293,10 @@ def train_run(out: str | Path, settings: FaceTrainSettings, *, log: Callable[[st
         tau = choose_threshold(pair_distances(val_emb, pairs.i, pairs.j), pairs.same, rule=settings.tau_rule,
                                target_far=settings.target_far)
         rule = "accuracy" if settings.tau_rule == "accuracy" else f"far@{settings.target_far:g}"
+        val_spread = spread(pair_distances(val_emb, pairs.i, pairs.j), pairs.same)
         meta = EmbedderMetadata(backbone=backbone, dim=settings.dim, input_shape=(c, h, w),
                                 mean=net.mean.tolist(), std=net.std.tolist(), tau=tau, tau_rule=rule,
-                                identities=train.names)
+                                identities=train.names, spread=val_spread if math.isfinite(val_spread) else None)
         save_embedder(run, net, meta)
         # the lecture's binary pair classifier, trained on those stored validation embeddings
         classifier = fit_pair_classifier(val_emb, pairs.i, pairs.j, pairs.same,
@@ -302,12 +305,18 @@ def train_run(out: str | Path, settings: FaceTrainSettings, *, log: Callable[[st
                           pair_classifier=classifier)
     result["train_seconds"] = train_seconds
     result["tau_rule"] = rule
+    problem = unusable_reason(tau=tau, spread=val_spread)
+    if problem is not None:  # said now, not first by a "different" verdict on two photos of one person
+        warning = f"{problem} (validation pairs); verify and identify will refuse this run; {RETRAIN}"
+        result["notes"] = [*result.get("notes", []), warning]
     write_outputs(run, result, title=run.path.name, command=settings.command)
     shot = result["one_shot"]
     log(f"tau {tau:.4f} (chosen for {rule} on {len(val_pairs.pairs)} validation pairs)")
     log(f"test {test.source}: ROC AUC {result['auc']:.4f}, EER {result['eer']:.3f}, accuracy at tau "
         f"{result['accuracy']:.3f}; one-shot identification {shot['accuracy']:.3f} over "
         f"{shot['identities']:.0f} identities; trained in {train_seconds:.0f}s; wrote {run.path}")
+    if problem is not None:
+        log(f"warning: {warning}")
     return result
 
 
