@@ -149,7 +149,8 @@ def assemble_set(raws: list[RawImage], classes: tuple[str, ...], landmark_names:
         )
         targets.append(Targets(boxes.reshape(-1, 4), torch.tensor(raw.labels, dtype=torch.int64),
                                points * scale + offset if landmark_names else None))  # fmt: skip
-    how = f"{len(raws)} images {resize}-resized to {out_h}x{out_w}" + (", centred on black" if resize == "letterbox" else "")
+    how = f"{len(raws)} images {resize}-resized to {out_h}x{out_w}"
+    how += ", centred on black" if resize == "letterbox" else ""
     if image_size is None and square and raws[0].height != raws[0].width:
         how += (f" (a square of the first image's longer side, as the detector needs; "
                 "--image-size sets the side)")

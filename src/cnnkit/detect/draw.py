@@ -134,7 +134,8 @@ def draw_on_axes(
     if len(boxes) != len(labels):
         raise DataError(f"{len(boxes)} boxes but {len(labels)} labels")
     entries: list[tuple[Text, tuple[float, float, float, float]]] = []
-    order = range(len(boxes)) if scores is None else scores.detach().to("cpu").reshape(-1).argsort(descending=True).tolist()
+    order = list(range(len(boxes))) if scores is None else \
+        scores.detach().to("cpu").reshape(-1).argsort(descending=True).tolist()  # most confident first
     for k in order:
         x1, y1, x2, y2 = boxes[k].tolist()
         label = int(labels[k])
@@ -150,11 +151,11 @@ def draw_on_axes(
             else str(label)
         )
         text = name if scores is None else f"{name} {float(scores[k]):.2f}"
-        label = ax.text(x1, y1, text, fontsize=font_size, color="black", va="bottom", ha="left",
-                        bbox={"facecolor": colour, "edgecolor": "none", "pad": 0.6, "alpha": 0.85},
-                        clip_on=True)  # fmt: skip
-        label.set_in_layout(False)  # placed inside the axes at draw time: no say in the layout
-        entries.append((label, (x1, y1, x2, y2)))
+        tag = ax.text(x1, y1, text, fontsize=font_size, color="black", va="bottom", ha="left",
+                      bbox={"facecolor": colour, "edgecolor": "none", "pad": 0.6, "alpha": 0.85},
+                      clip_on=True)  # fmt: skip
+        tag.set_in_layout(False)  # placed inside the axes at draw time: no say in the layout
+        entries.append((tag, (x1, y1, x2, y2)))
         if landmarks is not None and landmarks.numel():
             points = landmarks[k].detach().to("cpu").float()  # (P, 2)
             for p, (x, y) in enumerate(points.tolist()):
