@@ -190,6 +190,14 @@ def test_zoo_name_and_spec_text() -> None:
     assert spec.totals.params == (9 + 1) * 4 + 4 * 13 * 13 * 10 + 10
 
 
+@pytest.mark.parametrize("model", ["INPUT -> CONV -> POOL -> FC", "resnet18"])
+def test_a_channels_last_input_shape_names_the_layout(model: str) -> None:
+    # a bare INPUT would take 32 channels of 32x3 and fail at a window layers later
+    with pytest.raises(ShapeError, match=r"input shape 32x32x3 looks channels last: shapes are CxHxW; "
+                       r"did you mean 3x32x32\?"):  # fmt: skip
+        summary(model, (32, 32, 3))
+
+
 def test_a_spec_without_fc_has_no_empty_head_row() -> None:
     # the rows are the spec's layers (as the builder names and sizes them): an empty head adds none
     model = build("INPUT(1x28x28) -> CONV(8) -> RELU -> GAP")
