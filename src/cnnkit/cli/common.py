@@ -60,10 +60,11 @@ def parse_shape(text: str, *, what: str = "--input") -> tuple[int, ...]:
             f"{what} {text!r} is not a shape; write sizes joined by 'x' without the batch, "
             "e.g. 3x224x224 (images), 1x40 (signals) or 1x16x32x32 (volumes)"
         )
-    if len(sizes) in (3, 4) and sizes[-1] in (1, 3) and sizes[0] not in (1, 3) and sizes[0] > 4:
-        # 32x32x3 is the HxWxC of image files and of Keras; cnnkit, like PyTorch, puts channels first
-        channels_first = "x".join(map(str, (sizes[-1], *sizes[:-1])))
-        raise CnnkitError(f"{what} {text!r}: shapes are CxHxW (channels first); did you mean {channels_first}?")
+    from cnnkit.nn.spec.shapes import channels_last_hint  # the grammar's INPUT(...) rule
+
+    hint = channels_last_hint(sizes)  # 32x32x3: the HxWxC of image files and Keras
+    if hint:
+        raise CnnkitError(f"{what} {text!r}: {hint}")
     return sizes
 
 
