@@ -161,3 +161,50 @@ def test_cli_channels_and_errors(digits_run: Path, tmp_path: Path, capsys: pytes
         assert stop.value.code == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("prior", ["pixels", "data"])
+def test_a_batch_gives_each_target_the_image_it_gets_alone(prior: str) -> None:
+    """All targets optimized as one batch (one forward pass per step) = one at a time."""
+    subject = tiny_subject()
+    data = (torch.rand(40, 1, 12, 12, generator=torch.Generator().manual_seed(1)) * 255).to(torch.uint8)
+    together = maximize_channels(subject, "features.conv2", [0, 5, 7], steps=25, seed=3, prior=prior, data=data)
+    for i, channel in enumerate([0, 5, 7]):
+        alone = maximize_channels(subject, "features.conv2", [channel], steps=25, seed=3, prior=prior, data=data)
+        torch.testing.assert_close(together.pixels[i], alone.pixels[0], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(together.history[:, i], alone.history[:, 0], atol=1e-4, rtol=1e-4)
+    classes = maximize_classes(subject, [2, 0], steps=20, seed=1, prior=prior, data=data)
+    torch.testing.assert_close(classes.pixels[1], maximize_classes(subject, [0], steps=20, seed=1, prior=prior,
+                                                                   data=data).pixels[0], atol=1e-5, rtol=1e-4)
+
+
+def test_the_ascent_runs_small_work_on_one_thread() -> None:
+    subject = tiny_subject()
+    seen: list[int] = []
+    handle = subject.model.register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        maximize_classes(subject, [0, 1], steps=3)
+        assert set(seen) == {1} and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
+        handle.remove()
+
+
+def test_a_dim_channel_image_is_brightened_and_says_by_how_much() -> None:
+    from dataclasses import replace
+
+    from cnnkit.interpret.maximize import shown_pixels, tile_titles
+
+    subject = tiny_subject()
+    result = maximize_channels(subject, "features.conv1", [0, 1], steps=2)
+    pixels = torch.full((2, 1, 12, 12), 0.9)
+    pixels[1] = torch.linspace(0, 0.25, 144).view(1, 12, 12)  # a channel that barely responded
+    dim = replace(result, pixels=pixels)
+    shown, gains = shown_pixels(dim)
+    assert torch.equal(shown[0], pixels[0]) and gains[0] == 1.0
+    torch.testing.assert_close(shown[1], pixels[1] / 0.25)
+    titles = tile_titles(subject, dim, gains)
+    assert titles[0].startswith("ch 0\n") and titles[1].startswith("ch 1 (x4.0)\n")
+    assert "brightened" in maximize_figure(subject, dim)._suptitle.get_text()

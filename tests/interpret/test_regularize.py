@@ -72,3 +72,25 @@ def test_l2_and_centre_penalties() -> None:
     corner_dot[0, 0, 0, 0] = 1.0
     assert R.centre_penalty(centre_dot).item() == 0.0
     assert R.centre_penalty(corner_dot).item() == pytest.approx(1.0 / 25)
+
+
+def test_roll_each_shifts_every_image_like_torch_roll() -> None:
+    x = torch.arange(3 * 2 * 5 * 4, dtype=torch.float32).view(3, 2, 5, 4)
+    shifts = torch.tensor([[1, -2], [0, 0], [-3, 5]])
+    got = R.roll_each(x, shifts)
+    for i, (dy, dx) in enumerate(shifts.tolist()):
+        assert torch.equal(got[i], torch.roll(x[i], shifts=(dy, dx), dims=(1, 2)))
+
+
+def test_adam_is_torch_optim_adam() -> None:
+    from cnnkit.interpret.adam import Adam
+
+    start = torch.randn(4, 3, generator=torch.Generator().manual_seed(0))
+    ours, theirs = start.clone().requires_grad_(True), start.clone().requires_grad_(True)
+    mine, reference = Adam(ours, lr=0.05), torch.optim.Adam([theirs], lr=0.05)
+    for step in range(30):
+        for p, opt in ((ours, mine), (theirs, reference)):
+            opt.zero_grad()
+            ((p - 1.5) ** 4 * (1 + step % 3)).sum().backward()
+            opt.step()
+    torch.testing.assert_close(ours, theirs)

@@ -24,6 +24,9 @@ pull towards the background value and a centre prior. It shows the features the 
 keys on (edges, textures) more than whole objects.
 
 Both start from a seeded random point (``torch.Generator``): same seed, same images.
+Every image has its own generator, seeded from (seed, its class or channel), for its start
+and its jitter, so optimizing several targets in one batch (one forward pass per step for
+all of them) gives each the image it gets alone.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from torch import Tensor, nn
 
 from cnnkit.errors import CnnkitError
 from cnnkit.interpret import regularize as R
+from cnnkit.interpret.adam import Adam
+from cnnkit.interpret.adversarial import small_work_threads  # one thread for small work (see there)
 from cnnkit.interpret.subject import Subject
 from cnnkit.numbers import check_range
 
@@ -187,8 +192,10 @@ class _DataPrior:
         self.basis = vh[:k] * (s[:k, None] / math.sqrt(len(flat)))
         self.shape = subject.input_shape
 
-    def start(self, n: int, noise: float, generator: torch.Generator, device: torch.device) -> Tensor:
-        return (noise * torch.randn(n, self.basis.shape[0], generator=generator)).to(device)
+    def start(self, noise: float, generators: list[torch.Generator], device: torch.device) -> Tensor:
+        """(N, components) random coefficients, image i's drawn from ``generators[i]``."""
+        k = self.basis.shape[0]
+        return torch.stack([noise * torch.randn(k, generator=g) for g in generators]).to(device)
 
     def pixels(self, z: Tensor) -> Tensor:
         return (self.mean + z @ self.basis).view(len(z), *self.shape).clamp(0, 1)
@@ -211,42 +218,56 @@ def _data_for(subject: Subject, settings: Settings, data: Tensor | None) -> _Dat
     return _DataPrior(subject, settings, data)
 
 
+def image_generators(seed: int, targets: Sequence[int]) -> list[torch.Generator]:
+    """One generator per image, seeded from (seed, target): a target's randomness does not
+    depend on which other targets share its batch."""
+    return [torch.Generator().manual_seed(seed * 1_000_003 + int(t)) for t in targets]
+
+
 def ascend(
     subject: Subject,
     score: Callable[[Tensor], Tensor],
-    count: int,
+    targets: Sequence[int],
     *,
     settings: Settings,
     seed: int = 0,
     data: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, str]:
-    """Maximize ``score`` (normalized input (N, ...) -> (N,)) for ``count`` images at once.
+    """Maximize ``score`` (normalized input (N, ...) -> (N,)) for N = len(``targets``)
+    images at once; image i's start and jitter come from :func:`image_generators`.
 
     Returns (pixels (N, C, H, W) in [0, 1], history (steps, N), start (N,), prior used).
     ``data``: stored images (M, C, H, W) for the data prior instead of the run's train split.
     """
     settings = settings.checked()
+    count = len(targets)
+    with small_work_threads(count * math.prod(subject.input_shape)):
+        return _ascend(subject, score, image_generators(seed, targets), settings, data)
+
+
+def _ascend(subject: Subject, score: Callable[[Tensor], Tensor], generators: list[torch.Generator],
+            settings: Settings, data: Tensor | None) -> tuple[Tensor, Tensor, Tensor, str]:
     device = subject.device
-    generator = torch.Generator().manual_seed(seed)
+    count = len(generators)
     c, h, w = subject.input_shape
     prior = _data_for(subject, settings, data)
     if prior is not None:
-        param = prior.start(count, settings.start_noise, generator, device)
+        param = prior.start(settings.start_noise, generators, device)
         to_pixels: Callable[[Tensor], Tensor] = prior.pixels
     else:
         ph, pw = max(1, round(h * settings.resolution)), max(1, round(w * settings.resolution))
-        start = 0.1 + settings.start_noise * torch.randn(count, c, ph, pw, generator=generator)
+        start = 0.1 + settings.start_noise * torch.stack([torch.randn(c, ph, pw, generator=g) for g in generators])
         param = start.clamp(0, 1).to(device)
         to_pixels = lambda p: _pixels_from(p, (h, w))
     param.requires_grad_(True)
     with torch.no_grad():
         start_score = score(subject.pixels_to_input(to_pixels(param))).float().cpu()
-    optimizer = torch.optim.Adam([param], lr=settings.lr)
+    optimizer = Adam(param, lr=settings.lr)  # torch.optim would import torch._dynamo (seconds)
     history = torch.empty(settings.steps, count)
     for step in range(settings.steps):
         pixels = to_pixels(param)
-        dy, dx = R.random_shift(settings.jitter, generator=generator)
-        value = score(subject.pixels_to_input(R.roll(pixels, dy, dx)))
+        shifts = torch.tensor([R.random_shift(settings.jitter, generator=g) for g in generators])  # (N, 2)
+        value = score(subject.pixels_to_input(R.roll_each(pixels, shifts)))
         loss = -value.sum()
         if prior is None:
             penalty = (
@@ -272,7 +293,7 @@ def ascend(
 
 
 def _finish(subject: Subject, pixels: Tensor, score: Callable[[Tensor], Tensor]) -> tuple[Tensor, Tensor, Tensor]:
-    with torch.no_grad():
+    with torch.no_grad(), small_work_threads(pixels.numel()):
         x = subject.pixels_to_input(pixels)
         logits = subject.model(x).float()
         return score(x).float().cpu(), logits.cpu(), torch.softmax(logits, 1).cpu()
@@ -295,7 +316,7 @@ def maximize_classes(
     if not targets:
         raise CnnkitError("no classes to maximize; give at least one class")
     score = class_score(subject, targets)
-    pixels, history, start, prior = ascend(subject, score, len(targets), settings=settings, seed=seed, data=data)
+    pixels, history, start, prior = ascend(subject, score, targets, settings=settings, seed=seed, data=data)
     final, logits, probs = _finish(subject, pixels, score)
     return Maximized(pixels.cpu(), history, start, final, logits, probs, targets, "class", None, prior, settings)
 
@@ -319,30 +340,55 @@ def maximize_channels(
     if not targets:
         raise CnnkitError("no channels to maximize; give at least one channel")
     score = channel_score(subject, layer, targets)
-    pixels, history, start, prior = ascend(subject, score, len(targets), settings=settings, seed=seed, data=data)
+    pixels, history, start, prior = ascend(subject, score, targets, settings=settings, seed=seed, data=data)
     final, logits, probs = _finish(subject, pixels, score)
     return Maximized(pixels.cpu(), history, start, final, logits, probs, [int(k) for k in targets], "channel", layer, prior, settings)
 
 
 # ---- pictures -------------------------------------------------------------------------
-def tile_titles(subject: Subject, result: Maximized) -> list[str]:
-    """'Trouser\\n98.1% | logit 7.2' per class image; 'ch 5\\nmean 3.21' per channel image."""
+DIM = 0.6  # a channel image whose brightest pixel is under this is brightened to show
+
+
+def shown_pixels(result: Maximized) -> tuple[Tensor, list[float]]:
+    """What the grid draws, (N, C, H, W), and the brightness gain of each tile.
+
+    Class images are drawn as they are. A channel image whose brightest pixel is under
+    :data:`DIM` is scaled so that pixel is white: a channel that barely responds gets a
+    dim image, drawn as it is it reads as a black square. The gain goes in its title.
+    """
+    if result.kind != "channel":
+        return result.pixels, [1.0] * len(result.pixels)
+    tops = result.pixels.flatten(1).amax(1)
+    gains = [1.0 if float(t) >= DIM or float(t) <= 0 else 1.0 / float(t) for t in tops]
+    scale = torch.tensor(gains, dtype=result.pixels.dtype).view(-1, 1, 1, 1)
+    return (result.pixels * scale).clamp(0, 1), gains
+
+
+def tile_titles(subject: Subject, result: Maximized, gains: Sequence[float] | None = None) -> list[str]:
+    """'Trouser\n98.1% | logit 7.2' per class image; 'ch 5\nmean 3.21' per channel image,
+    'ch 5 (x4.2)' when the tile was brightened by that factor (see :func:`shown_pixels`)."""
     titles = []
     for i, target in enumerate(result.targets):
         if result.kind == "class":
             titles.append(f"{subject.classes[target]}\n{float(result.probabilities[i, target]):.1%} | logit {float(result.final[i]):.1f}")
         else:
-            titles.append(f"ch {target}\nmean {float(result.final[i]):.2f}")
+            gain = f" (x{gains[i]:.1f})" if gains is not None and gains[i] > 1.0 else ""
+            titles.append(f"ch {target}{gain}\nmean {float(result.final[i]):.2f}")
     return titles
 
 
 def maximize_figure(subject: Subject, result: Maximized) -> Any:
-    """A grid of the optimized images, each titled with its target and final score."""
+    """A grid of the optimized images, each titled with its target and final score; the
+    title on two lines (what was maximized; how), so a narrow grid does not cut it."""
     from cnnkit.interpret.plots import image_grid
 
     plural = "" if len(result.targets) == 1 else ("es" if result.kind == "class" else "s")
     what = f"class{plural}" if result.kind == "class" else f"channel{plural} of {result.layer}"
-    suptitle = f"{subject.name}: images that maximize {what} ({result.prior} prior, {result.settings.steps} steps)"
+    pixels, gains = shown_pixels(result)
+    how = f"{result.prior} prior, {result.settings.steps} steps"
+    if any(g > 1.0 for g in gains):
+        how += "; (xN): a dim image brightened N times"
+    suptitle = f"{subject.name}: images that maximize\n{what}\n({how})"
     max_cols = 5 if len(result.targets) <= 10 else 12
-    return image_grid(list(result.pixels), titles=tile_titles(subject, result), max_cols=max_cols,
+    return image_grid(list(pixels), titles=tile_titles(subject, result, gains), max_cols=max_cols,
                       cell=1.7 if len(result.targets) <= 10 else 1.3, suptitle=suptitle)

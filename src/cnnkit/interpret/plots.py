@@ -75,9 +75,10 @@ def grid_shape(count: int, *, max_cols: int = 8) -> tuple[int, int]:
 
 def image_grid(images: Sequence[Tensor], *, titles: Sequence[str] | None = None, max_cols: int = 8,
                cell: float = 1.6, suptitle: str | None = None) -> Any:
-    """A Figure of pixel images (each (C, H, W) in [0, 1]) in a grid, with optional titles."""
+    """A Figure of pixel images (each (C, H, W) in [0, 1]) in a grid, with optional titles
+    (a ``suptitle`` of several lines gets the room it needs)."""
     rows, cols = grid_shape(len(images), max_cols=max_cols)
-    fig, axes = figure(rows, cols, cell=cell)
+    fig, axes = figure(rows, cols, cell=cell, title_space=0.3 + 0.25 * (suptitle or "").count("\n"))
     for index, ax in enumerate(axes.flat):
         if index < len(images):
             show_image(ax, images[index], title=titles[index] if titles else None)

@@ -3,8 +3,9 @@
 Plain gradient ascent on the pixels finds high-frequency patterns that excite a neuron
 but mean nothing to a person. These pieces push the result towards natural images:
 
-- :func:`random_shift` + :func:`roll`: jitter the image a few pixels each step, so the
-  optimum must excite the unit wherever it lands (no pixel-exact noise);
+- :func:`random_shift` + :func:`roll` (or :func:`roll_each`, a shift per image): jitter
+  the image a few pixels each step, so the optimum must excite the unit wherever it
+  lands (no pixel-exact noise);
 - :func:`gaussian_blur`: smooth the image every few steps (kills high frequencies);
 - :func:`total_variation`: penalize differences between neighbouring pixels;
 - :func:`l2_penalty`: keep pixels near a background value (few, strong strokes);
@@ -37,6 +38,18 @@ def roll(x: Tensor, dy: int, dx: int) -> Tensor:
     if dy == 0 and dx == 0:
         return x
     return torch.roll(x, shifts=(dy, dx), dims=(2, 3))
+
+
+def roll_each(x: Tensor, shifts: Tensor) -> Tensor:
+    """Shift each image of (N, C, H, W) by its own (dy, dx) = ``shifts[i]`` ((N, 2) integers),
+    with wrap-around: image i equals ``roll(x[i:i+1], dy, dx)``; differentiable."""
+    n, c, h, w = x.shape
+    shifts = shifts.to(x.device)
+    rows = (torch.arange(h, device=x.device)[None, :] - shifts[:, :1]) % h  # (N, H): source row of each row
+    cols = (torch.arange(w, device=x.device)[None, :] - shifts[:, 1:]) % w
+    images = torch.arange(n, device=x.device)[:, None, None, None]
+    channels = torch.arange(c, device=x.device)[None, :, None, None]
+    return x[images, channels, rows[:, None, :, None], cols[:, None, None, :]]
 
 
 def gaussian_kernel1d(sigma: float, *, kernel_size: int | None = None, device: torch.device | None = None) -> Tensor:
