@@ -58,11 +58,28 @@ def image(seed: int = 1) -> Tensor:
 def test_all_picks_every_conv_in_order_with_its_activation() -> None:
     bands = conv_feature_layers(tiny_subject().model)
     assert bands == [
-        FeatureLayer(shown="features.relu1", conv="features.conv1"),
+        FeatureLayer(shown="features.relu1", conv="features.conv1", between=("bn1",)),
         FeatureLayer(shown="features.conv2", conv="features.conv2"),  # no activation before the next conv
         FeatureLayer(shown="features.block.act", conv="features.block.conv"),
     ]
-    assert bands[0].label == "features.conv1 -> relu1" and bands[1].label == "features.conv2"
+    assert bands[0].label == "features.conv1 -> bn1 -> relu1" and bands[1].label == "features.conv2"
+
+
+def test_a_pool_between_conv_and_activation_is_in_the_label_with_the_pooled_size() -> None:
+    """quicknet's order (conv -> pool -> bn -> relu): the band shows the pooled map, and its
+    title must say the pool ran, or the shape reads as the convolution's own."""
+    torch.manual_seed(0)
+    features = nn.Sequential(OrderedDict(conv1=nn.Conv2d(1, 4, 3, padding=1), pool=nn.MaxPool2d(2),
+                                         bn1=nn.BatchNorm2d(4), relu1=nn.ReLU()))
+    head = nn.Sequential(OrderedDict(flatten=nn.Flatten(), fc=nn.Linear(4 * 4 * 4, 3)))
+    subject = subject_from_model(CnnModel(features, head), INFO, name="pooled")
+    bands = conv_feature_layers(subject.model)
+    assert bands == [FeatureLayer(shown="features.relu1", conv="features.conv1", between=("pool", "bn1"))]
+    maps = feature_maps(subject, image())
+    assert maps["features.relu1"].shape == (4, 4, 4)  # pooled: half of 8x8
+    fig = features_figure(torch.zeros(1, 8, 8), maps, bands)
+    titles = [sub._suptitle.get_text() for sub in fig.subfigs if sub._suptitle is not None]
+    assert any(t.startswith("features.conv1 -> pool -> bn1 -> relu1  ·  4x4x4") for t in titles), titles
 
 
 def test_maps_equal_the_submodules_run_by_hand() -> None:
@@ -157,7 +174,7 @@ def test_figure_draws_the_most_active_maps() -> None:
     np.testing.assert_allclose(drawn.get_array(), (relu[best] / relu[best].max()).numpy(), rtol=1e-6)
     assert drawn.get_interpolation() == "nearest" and drawn.get_clim() == (0, 1)
     title = fig.subfigs[1]._suptitle.get_text()
-    assert "features.conv1 -> relu1" in title and "4x8x8" in title and "top 3 of 4" in title
+    assert "features.conv1 -> bn1 -> relu1" in title and "4x8x8" in title and "top 3 of 4" in title
     assert fig.subfigs[2].axes[0].get_images()[0].get_clim() == (-1, 1)  # a signed (raw conv) band
 
 

@@ -3,7 +3,8 @@
 Which output stands for a convolution (``--layer all``): the first activation module
 (ReLU and friends) that follows the convolution inside the same parent block, before the
 next convolution there -- so ``CONV -> BN -> RELU`` shows the ReLU's output and
-``CONV -> POOL -> BN -> RELU`` the ReLU's (pooled) output. Rectified maps read best: zero
+``CONV -> POOL -> BN -> RELU`` the ReLU's (pooled) output; the band's label lists every
+step (``conv1 -> pool -> bn1 -> relu1``), so the pool that halved the size is not hidden. Rectified maps read best: zero
 is "nothing here" and bright is "found it". A convolution with no such activation (a
 ResNet block's second convolution, whose ReLU comes after the addition, or a functional
 ``F.relu``) shows its own, signed output. A layer named directly shows that module's output.
@@ -33,17 +34,20 @@ ACTIVATIONS: tuple[type[nn.Module], ...] = (
 @dataclass(frozen=True)
 class FeatureLayer:
     """One band of the picture: ``shown`` is the module whose output is drawn; ``conv`` is
-    the convolution it stands for (None when the layer was named directly)."""
+    the convolution it stands for (None when the layer was named directly); ``between``
+    the modules of the same block that run between the two (a pool, a batch norm)."""
 
     shown: str
     conv: str | None = None
+    between: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
-        """'features.conv1 -> relu1' (shown module relative to the conv's block) or the name."""
+        """'features.stage1.conv1 -> pool -> bn1 -> relu1' (every step after the convolution,
+        so a pool that changed the size is in the label with the size) or the name."""
         if self.conv is None or self.conv == self.shown:
             return self.shown
-        return f"{self.conv} -> {self.shown.rsplit('.', 1)[-1]}"
+        return " -> ".join([self.conv, *self.between, self.shown.rsplit(".", 1)[-1]])
 
 
 def _has_conv(module: nn.Module) -> bool:
@@ -61,17 +65,18 @@ def conv_feature_layers(model: nn.Module) -> list[FeatureLayer]:
         parent_name, _, attr = conv.rpartition(".")
         siblings = list(modules[parent_name].named_children())
         after = [n for n, _ in siblings].index(attr) + 1
-        shown = conv
+        shown, between, passed = conv, (), []
         for child_name, child in siblings[after:]:
             if _has_conv(child):
                 break  # the next convolution's territory
             if isinstance(child, ACTIVATIONS):
                 candidate = f"{parent_name}.{child_name}" if parent_name else child_name
                 if candidate not in taken:
-                    shown = candidate
+                    shown, between = candidate, tuple(passed)
                 break
+            passed.append(child_name)
         taken.add(shown)
-        found.append(FeatureLayer(shown=shown, conv=conv))
+        found.append(FeatureLayer(shown=shown, conv=conv, between=between))
     return found
 
 
