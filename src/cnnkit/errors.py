@@ -48,6 +48,16 @@ class SpecError(CnnkitError):
         return f"{where}\n  {source}\n  {caret}"
 
 
+class ConfigError(CnnkitError):
+    """A setting out of range, or not one of its choices. ``parameter`` is the setting's
+    Python name ("batch_size"); the message names it so, and the CLI, which knows the
+    setting as a flag, shows ``--batch-size`` instead."""
+
+    def __init__(self, message: str, *, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
 class ModelError(CnnkitError):
     """An unknown model name, a bad builder argument, or an input the model cannot take."""
 

@@ -121,3 +121,21 @@ def test_help_names_each_default_once(command: str, run_cli: Cli) -> None:
     for entry in entries:
         assert entry.count("default") <= 1, entry
     assert "[[" not in out.splitlines()[0], out.splitlines()[0]
+
+
+def test_train_names_its_run_like_every_command_and_prints_json_or_one_line(
+    tmp_path: Path, run_cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(["detect", "train", SPEC, *SCENE_ARGS, "--epochs", "1", "--anchors", "2", "--json"])
+    assert code == 0, err
+    result = json.loads(out)  # nothing but the JSON on stdout
+    assert result["run"] == "runs/scenes-detect-1" and (tmp_path / result["run"] / "model.safetensors").is_file()
+    loaded = load_detector(tmp_path / result["run"])
+    test = resolve_data("scenes", DataOptions(scenes=12, val_scenes=3, test_scenes=4, canvas=48, seed=1)).test
+    found = loaded.detector.predict(test.images, conf_threshold=0.01, iou_threshold=0.45, multi_label=True)
+    assert result["map_50"] == pytest.approx(detection_map(found, test.targets, loaded.classes)["map_50"])
+
+    code, out, err = run_cli(["detect", "train", SPEC, *SCENE_ARGS, "--epochs", "1", "--anchors", "2", "-q", "-n", "q"])
+    assert code == 0 and err == ""
+    assert out.count("\n") == 1 and out.startswith("runs/q: test mAP@0.5 ")

@@ -14,7 +14,7 @@ SMALL = ["--scenes", "24", "--test-scenes", "6", "--epochs", "1", "--canvas", "3
 
 
 @pytest.mark.slow
-def test_run_directory_and_picture(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_directory_and_picture(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "run"
     with pytest.raises(SystemExit) as done:
         main(["detect", "localize", *SMALL, "--out", str(out)])
@@ -32,10 +32,13 @@ def test_run_directory_and_picture(tmp_path: Path, capsys: pytest.CaptureFixture
     assert meta["image_size"] == [32, 32] and model.num_landmarks == 5
     assert (out / "predictions.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    picture = tmp_path / "grid.png"  # without --out: only the picture
+    runs = tmp_path / "cwd"  # without --out: runs/localize-N, as every command that writes a run
+    runs.mkdir()
+    monkeypatch.chdir(runs)
     with pytest.raises(SystemExit):
-        main(["detect", "localize", *SMALL, "--picture", str(picture)])
-    assert picture.read_bytes()[:4] == b"\x89PNG"
+        main(["detect", "localize", *SMALL, "--json", "--seed", "3"])
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["run"] == "runs/localize-1" and (runs / "runs/localize-1/predictions.png").is_file()
 
 
 @pytest.mark.parametrize(
@@ -51,7 +54,7 @@ def test_run_directory_and_picture(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_bad_options_give_one_line_errors(args: list[str], message: str, capsys: pytest.CaptureFixture[str],
                                           tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as done:
-        main(["detect", "localize", *args, "--picture", str(tmp_path / "p.png")])
+        main(["detect", "localize", *args, "--out", str(tmp_path / "r")])
     assert done.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
@@ -62,4 +65,4 @@ def test_existing_out_folder_is_refused(tmp_path: Path, capsys: pytest.CaptureFi
     (tmp_path / "keep.txt").write_text("x")
     with pytest.raises(SystemExit) as done:
         main(["detect", "localize", "--out", str(tmp_path)])
-    assert done.value.code == 2 and "already exists" in capsys.readouterr().err
+    assert done.value.code == 2 and "already holds" in capsys.readouterr().err

@@ -116,7 +116,7 @@ def test_create_refuses_to_overwrite(tmp_path: Path) -> None:
         RunDir.create(unfinished.path)
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "mine.txt").write_text("x")  # a folder of the user's own files
-    with pytest.raises(RunError, match="already holds"):
+    with pytest.raises(RunError, match="notes already holds other files, not a run; choose another run directory"):
         RunDir.create(tmp_path / "notes")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import math
+import re
 import signal
 import sys
 import time
@@ -146,7 +147,7 @@ def _run(args: list[str], debug: bool) -> int:
     except CnnkitError as err:
         if debug:
             raise
-        _fail(f"error: {err}", 2)
+        _fail(f"error: {_as_flags(err)}", 2)
     except (OSError, MemoryError, RuntimeError) as err:
         line = _environment_error_line(err)
         if line is None or debug:
@@ -155,6 +156,19 @@ def _run(args: list[str], debug: bool) -> int:
     if code == 130:  # typer's answer to a Ctrl-C inside a command
         _fail("interrupted", 130)
     return code if isinstance(code, int) and not isinstance(code, bool) else 0  # typer.Exit(n)
+
+
+def _as_flags(err: CnnkitError) -> str:
+    """The message with a ConfigError's parameter named as the flag a user typed
+    ("batch_size must be ..." -> "--batch-size must be ...")."""
+    from cnnkit.errors import ConfigError
+
+    text = str(err)
+    parameter = getattr(err, "parameter", None) if isinstance(err, ConfigError) else None
+    if parameter:
+        flag = "--" + parameter.replace("_", "-")
+        text = re.sub(rf"(?<![\w-]){re.escape(parameter)}(?![\w-])", flag, text, count=1)
+    return text
 
 
 def _catch_interrupts_once() -> Callable[[], None]:

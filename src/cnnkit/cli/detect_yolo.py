@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import typer
 
-THREADS_HELP = "CPU threads, 0 .. 4 per core (0: every core)"
+from cnnkit.cli.options import DEVICE, JSON, NAME, QUIET, THREADS, run_out
+
 DATA_HELP = "scenes (generated), yolo:PATH (YOLO-layout folder) or coco:PATH (COCO instances json)."
 
 
@@ -31,7 +32,6 @@ def register(group: typer.Typer) -> None:
     def train_command(
         model: str = typer.Argument("quicknet", metavar="MODEL_OR_SPEC",
                                     help="Backbone: a zoo name, spec text or spec file."),
-        out: Path = typer.Option(..., "--out", "-o", help="New run directory, e.g. runs/scenes."),
         data: str = typer.Option("scenes", "--data", "-d", help=DATA_HELP),
         epochs: int = typer.Option(12, "--epochs", "-e", min=1, help="Passes over the training images."),
         batch_size: int = typer.Option(32, "--batch-size", "-b", min=1, help="Images per step."),
@@ -50,8 +50,12 @@ def register(group: typer.Typer) -> None:
         val_fraction: float = typer.Option(0.1, "--val-fraction", help="Share of an unsplit yolo:/coco: set for val."),
         test_fraction: float = typer.Option(0.1, "--test-fraction", help="Share of an unsplit yolo:/coco: set for test."),
         seed: int = typer.Option(0, "--seed", help="Seed for scenes, splits, anchors, initialization and batches."),
-        threads: int = typer.Option(0, "--threads",
-                                    help=THREADS_HELP + "; 1 leaves a core free."),
+        device: str = DEVICE,
+        threads: Optional[int] = THREADS,
+        out: Optional[Path] = run_out("DATA-detect"),
+        name: Optional[str] = NAME,
+        quiet: bool = QUIET,
+        as_json: bool = JSON,
     ) -> None:
         """Train a YOLO-style detector and write a run directory.
 
@@ -61,7 +65,7 @@ def register(group: typer.Typer) -> None:
 
         \b
         Examples:
-          cnnkit detect train --out runs/scenes
+          cnnkit detect train                                 # runs/scenes-detect-1
           cnnkit detect train --data scenes --scenes 3000 --epochs 12 --out runs/scenes
           cnnkit detect train "INPUT(1x96x96) -> [CONV(32, k=3, p=1) -> BN -> RELU -> POOL(2)]*4 -> FC(10)" --out runs/tiny
           cnnkit detect train --data yolo:./my_boxes --image-size 128 --epochs 30 --out runs/mine
@@ -72,6 +76,7 @@ def register(group: typer.Typer) -> None:
         import shlex
         import sys
 
+        from cnnkit.cli.common import print_json, run_directory
         from cnnkit.detect.data import DataOptions
         from cnnkit.detect.run_train import TrainSettings, train_run
 
@@ -80,9 +85,15 @@ def register(group: typer.Typer) -> None:
                               image_size=image_size)
         settings = TrainSettings(backbone=model, data=data, data_options=options, epochs=epochs,
                                  batch_size=batch_size, lr=lr, anchors=anchors, grid=grid or None,
-                                 head_width=head_width, ema_horizon=ema, seed=seed, threads=threads,
-                                 command=shlex.join(["cnnkit", *sys.argv[1:]]))
-        train_run(out, settings, log=lambda line: print(line, flush=True))
+                                 head_width=head_width, ema_horizon=ema, seed=seed, threads=threads or 0,
+                                 device=device, command=shlex.join(["cnnkit", *sys.argv[1:]]))
+        target = run_directory(out, name, stem=f"{data}-detect")
+        silent = quiet or as_json
+        result = train_run(target, settings, log=lambda line: None if silent else print(line, flush=True))
+        if as_json:
+            print_json({"run": str(target), **result})
+        elif quiet:
+            print(f"{target}: test mAP@0.5 {result['map_50']:.3f}, mAP@[.5:.95] {result['map']:.3f}")
 
     @group.command("eval")
     def eval_command(
@@ -91,7 +102,8 @@ def register(group: typer.Typer) -> None:
                                            help=DATA_HELP + " [default: the run's own data, test split]"),
         split: str = typer.Option("test", "--split", "-s", help="test, val or train."),
         as_json: bool = typer.Option(False, "--json", help="Print the full result (per-class AP, PR curves) as JSON."),
-        threads: int = typer.Option(0, "--threads", help=THREADS_HELP + "."),
+        device: str = DEVICE,
+        threads: Optional[int] = THREADS,
     ) -> None:
         """Evaluate a detection run: mAP@0.5, COCO mAP@[.5:.95] and per-class AP.
 
@@ -115,12 +127,12 @@ def register(group: typer.Typer) -> None:
         from cnnkit.detect.run import load_detector
         from cnnkit.detect.run_train import evaluate
         from cnnkit.errors import CnnkitError
-        from cnnkit.train.device import check_threads, torch_threads
+        from cnnkit.train.device import check_threads, choose_device, torch_threads
 
         check_threads(threads)
         if split not in ("test", "val", "train"):
             raise CnnkitError(f"--split must be test, val or train, got {split!r}")
-        loaded = load_detector(run)
+        loaded = load_detector(run, device=choose_device(device))
         source = data or loaded.config.get("data")
         if not source:
             raise CnnkitError(f"{run}/config.json does not name the training data; give --data")
@@ -145,6 +157,7 @@ def register(group: typer.Typer) -> None:
         per_class_nms: bool = typer.Option(False, "--per-class-nms",
                                            help="NMS within each class only: one object may then show under two names."),
         as_json: bool = typer.Option(False, "--json", help="Print a JSON list of {file, output, detections | error}."),
+        device: str = DEVICE,
     ) -> None:
         """Detect objects in image files and draw labelled boxes with scores.
 
@@ -175,8 +188,10 @@ def register(group: typer.Typer) -> None:
         from cnnkit.numbers import check_range
 
         check_range("--conf", conf, 0, 1)
+        from cnnkit.train.device import choose_device
+
         picture_paths(images, out)  # a bad -o fails before the run loads
-        loaded = load_detector(run)
+        loaded = load_detector(run, device=choose_device(device))
         results = predict_files(loaded, images, out, conf=conf, class_agnostic=not per_class_nms)
         if as_json:
             print_json([r.to_dict() for r in results])

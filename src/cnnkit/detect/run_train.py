@@ -38,7 +38,7 @@ from cnnkit.detect.sample import DetectionSet
 from cnnkit.detect.yolo_model import YoloDetector
 from cnnkit.errors import CnnkitError, DataError
 from cnnkit.numbers import check_range
-from cnnkit.train.device import check_threads, torch_threads
+from cnnkit.train.device import check_threads, choose_device, torch_threads
 from cnnkit.train.run import RunDir
 
 EVAL_CONF = 0.01  # confidence floor for mAP: low, so the curve reaches high recall
@@ -63,7 +63,7 @@ class TrainSettings:
     ema_horizon: float = 0.1  # see FitConfig.ema_horizon
     seed: int = 0
     threads: int = 0  # 0: torch's default (every core)
-    device: str = "cpu"  # where training runs; inference speed is always measured on the CPU
+    device: str = "auto"  # where training runs (auto: cuda, mps, cpu); inference speed is measured on the CPU
     command: str = ""
 
 
@@ -79,6 +79,7 @@ def train_run(out: str | Path, settings: TrainSettings, *, log: Callable[[str], 
     if settings.epochs < 1 or settings.batch_size < 1 or settings.anchors < 1:
         raise CnnkitError("epochs, batch size and anchors must be at least 1; fix the options")
     check_settings_numbers(settings)
+    device = choose_device(settings.device)  # an unavailable device fails before any work
     backbone = read_spec_text(settings.backbone) if looks_like_spec(settings.backbone) else settings.backbone
     if not looks_like_spec(backbone):
         model_entry(backbone)  # an unknown zoo name fails now, not after the data is made
@@ -118,7 +119,7 @@ def train_run(out: str | Path, settings: TrainSettings, *, log: Callable[[str], 
 
     started = time.perf_counter()
     with torch_threads(settings.threads):
-        fit(detector, train, fit_config, val=val, log=record, device=settings.device)
+        fit(detector, train, fit_config, val=val, log=record, device=device)
         train_seconds = time.perf_counter() - started
         detector.to("cpu")
         meta = DetectorMetadata.describe(detector, backbone=backbone, classes=train.classes,
@@ -164,6 +165,7 @@ def evaluate(detector: YoloDetector, data: DetectionSet, classes: Sequence[str])
         raise DataError(f"the data's classes {list(data.classes)} differ from the run's {list(classes)}; "
                         "evaluate on data with the classes the detector was trained on")
     found = detector.predict(data.images, conf_threshold=EVAL_CONF, iou_threshold=NMS_IOU, multi_label=True)
+    found = [{k: v.cpu() for k, v in f.items()} for f in found]  # beside the targets, wherever the detector ran
     return detection_map(found, data.targets, classes)
 
 

@@ -232,6 +232,8 @@ class RunDir:
             raise RunError(f"{run.path} is a file, not a run directory; choose another run directory")
         if not exist_ok and run.path.is_dir() and not run.unstarted:
             elsewhere = "choose another run directory or delete the folder"
+            if not run.finished and not run.file(CONFIG).is_file():
+                raise RunError(f"{run.path} already holds other files, not a run; choose another run directory")
             if not resumable:
                 how = elsewhere
             elif run.finished:
