@@ -127,7 +127,7 @@ def test_enroll_says_when_enrolled_people_were_trained_on(people_run: tuple[Path
         (gallery / name / "a.png").write_bytes((folder / trained[0] / f"{trained[0]}_0001.png").read_bytes())
     code, out, err = run_cli(["faces", "enroll", run, "-g", gallery, "-o", tmp_path / "g.json", "--tau", "0.5"])
     assert code == 0, err
-    assert f"note: 1 of the enrolled identities ({trained[0]}) were among the run's training identities" in out
+    assert f"note: 1 of the enrolled identities ({trained[0]}) was among the run's training identities" in out
 
 
 def test_held_out_view_renumbers_pairs_to_the_same_images() -> None:
@@ -137,7 +137,7 @@ def test_held_out_view_renumbers_pairs_to_the_same_images() -> None:
                                                                                    torch.tensor([1]))
     keep = IndexPairs(pairs.i[unseen], pairs.j[unseen], pairs.same[unseen], pairs.fold[unseen])
     view, renumbered, notes = held_out_view(data, {"b"}, pairs=keep)
-    assert view.names == ("a", "c", "d") and notes and "left out 1 identities" in notes[0]
+    assert view.names == ("a", "c", "d") and notes and "left out 1 identity the run was trained on (b)" in notes[0]
     assert renumbered is not None
     # each renumbered pair shows the very images (and identities) of the original pair
     assert torch.equal(view.images[renumbered.i], data.images[keep.i])

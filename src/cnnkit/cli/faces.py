@@ -129,7 +129,7 @@ def _register_train_eval(group: typer.Typer) -> None:
         \b
         Output:
           runs/faces: fashion-mnist:7-9 (3 identities, none trained on), 3000 same and 3000 different pairs
-          ROC AUC                  0.8804
+          ROC AUC                  0.7837
           ...
         """
         from cnnkit.cli.common import print_json

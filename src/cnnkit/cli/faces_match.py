@@ -46,13 +46,15 @@ def register(group: typer.Typer) -> None:
     ) -> None:
         """1:1 verification: are A and B the same identity? Same when d = ||f(A) - f(B)||^2 <= tau.
 
+        A run whose embedding collapsed, or whose tau is below 1e-4 (without --tau), is refused.
+
         \b
         Examples:
-          cnnkit faces verify runs/faces alice1.png alice2.png
+          cnnkit faces verify runs/faces sneaker1.png sneaker2.png
           cnnkit faces verify runs/faces a.png b.png --tau 0.5 --json
         \b
         Output:
-          alice1.png vs alice2.png: d = 0.0021 <= tau 0.0047: same identity
+          sneaker1.png vs sneaker2.png: d = 0.01683 <= tau 1.439: same identity
         """
         from cnnkit.cli.common import print_json
         from cnnkit.errors import DataError
@@ -91,7 +93,7 @@ def register(group: typer.Typer) -> None:
           cnnkit faces enroll runs/faces --gallery people/ -o gallery.json
         \b
         Output:
-          enrolled 3 identities from 3 images of people -> gallery.json (tau 0.0047)
+          enrolled 3 identities from 3 images of people -> gallery.json (tau 1.439)
         """
         from cnnkit.faces.gallery import check_gallery_path, enroll, save_gallery
         from cnnkit.faces.identity_folder import load_identity_folder
@@ -112,7 +114,8 @@ def register(group: typer.Typer) -> None:
         if seen:  # recognising them says little about new faces
             from cnnkit.faces.held_out import listed_names
 
-            print(f"note: {len(seen)} of the enrolled identities ({listed_names(seen)}) were among the run's "
+            were = "was" if len(seen) == 1 else "were"
+            print(f"note: {len(seen)} of the enrolled identities ({listed_names(seen)}) {were} among the run's "
                   "training identities: identifying them is easier than identifying people never seen")
 
     @group.command("identify")
@@ -127,11 +130,11 @@ def register(group: typer.Typer) -> None:
 
         \b
         Examples:
-          cnnkit faces identify runs/faces --gallery gallery.json photo1.png photo2.png
+          cnnkit faces identify runs/faces --gallery gallery.json bag1.png trouser1.png
         \b
         Output:
-          photo1.png: Bag (d = 0.0012)
-          photo2.png: unknown (nearest Sneaker, d = 0.0410 > tau 0.0047)
+          bag1.png: Bag (d = 0.1311)
+          trouser1.png: unknown (nearest Ankle_boot, d = 2.691 > tau 1.439)
         """
         from cnnkit.cli.common import print_json
         from cnnkit.faces.gallery import identify, load_gallery

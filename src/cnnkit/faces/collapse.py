@@ -38,7 +38,7 @@ def unusable_reason(*, tau: float | None, spread: float | None) -> str | None:
     """
     if spread is not None and math.isfinite(spread) and spread < SPREAD_MIN:
         return (f"the embedding has collapsed: images of different people lie a median d = {spread:.2g} apart "
-                f"(of 0..4; below {SPREAD_MIN:g}), so no threshold tells people apart")
+                f"(of 0..4; below {SPREAD_MIN:g}), too close for any threshold to tell people apart reliably")
     if tau is not None and not (math.isfinite(tau) and tau >= TAU_MIN):
         return (f"its tau {tau:.2g} is unusable: below {TAU_MIN:g}, only near-identical images would be called "
                 "the same person")

@@ -69,6 +69,7 @@ def held_out_view(
         pairs = IndexPairs(new_row[pairs.i], new_row[pairs.j], pairs.same, pairs.fold)
     notes = []
     if seen:
-        notes.append(f"left out {len(seen)} identities the run was trained on ({listed_names(seen)}); "
+        notes.append(f"left out {len(seen)} identit{'y' if len(seen) == 1 else 'ies'} the run was trained on "
+                     f"({listed_names(seen)}); "
                      "--include-trained scores them too (optimistic)")
     return view, pairs, notes
