@@ -152,3 +152,24 @@ def test_image_titles_keep_the_file_name_and_its_end() -> None:
     assert short_name("/a/very/long/folder/name/cat.jpg") == "cat.jpg"
     name = short_name("/photos/astronaut_portrait_nasa_1984_original.png")
     assert len(name) == 22 and name.startswith("astronaut") and name.endswith(".png")
+
+
+def test_smoothgrad_ig_is_captum_ig_averaged_over_the_seeded_noise() -> None:
+    from captum.attr import IntegratedGradients
+
+    subject = _rgb_subject()
+    images = _images(2)
+    got = saliency_maps(subject, images, method="integrated-gradients", ig_samples=4, noise=0.1, seed=2,
+                        steps=16, baseline="black", target=3)
+    stdev = 0.1 * float((1 / torch.tensor(subject.info.std)).mean())
+    draws = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    x = subject.to_input(images)
+    black = subject.pixels_to_input(torch.zeros(1, 3, 8, 8))
+    for i in range(2):
+        expected = torch.stack([
+            IntegratedGradients(subject.model).attribute(x[i : i + 1] + stdev * d, baselines=black, target=3,
+                                                         n_steps=16)[0]
+            for d in draws
+        ]).mean(0).sum(0)
+        torch.testing.assert_close(got[i].map, expected, atol=1e-5, rtol=1e-4)
+        assert got[i].details["samples"] == 4 and method_title(got[i]).startswith("SmoothGrad-IG x4\nfrom black")

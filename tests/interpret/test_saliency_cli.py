@@ -97,3 +97,17 @@ def test_wrong_image_size_tensor_is_a_shape_error(digits_subject: Subject) -> No
 
     with pytest.raises(ShapeError, match="takes images of 1x16x16"):
         saliency(digits_subject, torch.zeros(3, 16, 16, dtype=torch.uint8))
+
+
+def test_baseline_and_ig_samples_are_checked_before_any_work(digits_run: Path, cli_error) -> None:
+    line = cli_error(["interpret", "saliency", digits_run, "test:0", "--method", "occlusion", "--baseline", "grey"])
+    assert "unknown baseline 'grey'" in line and "black, mean, blur" in line
+    line = cli_error(["interpret", "saliency", digits_run, "test:0", "--ig-samples", "0"])
+    assert "--ig-samples" in line
+
+
+def test_baseline_reaches_the_json(digits_run: Path, tmp_path: Path, run_cli) -> None:
+    code, out, err = run_cli(["interpret", "saliency", digits_run, "test:0", "--method", "occlusion", "--baseline",
+                              "mean", "--json", "-o", tmp_path / "o.png"])
+    assert code == 0, err
+    assert json.loads(out)["images"][0]["maps"][0]["baseline"] == "image mean"

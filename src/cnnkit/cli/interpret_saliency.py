@@ -32,6 +32,10 @@ def register(group: typer.Typer) -> None:
             help="What integrated gradients and occlusion compare with: black, mean (the image's mean colour), "
             "blur (the image blurred), or auto (black for an object on a dark background, else blur).",
         ),
+        ig_samples: int = typer.Option(
+            1, "--ig-samples", min=1,
+            help="Integrated gradients averaged over N noisy copies (SmoothGrad-IG): smoother on large images.",
+        ),
         out: Optional[Path] = OUT,
         weights: Optional[str] = WEIGHTS,
         device: str = DEVICE,
@@ -81,7 +85,8 @@ def register(group: typer.Typer) -> None:
         read = [subject.read_image(ref) for ref in images]
         stored, truths = [image for image, _ in read], [truth for _, truth in read]
         batch = torch.stack(stored)  # one batch per method: fewer, larger forward passes
-        columns = [saliency_maps(subject, batch, method=m, target=target, layer=layer, seed=seed, baseline=baseline)
+        columns = [saliency_maps(subject, batch, method=m, target=target, layer=layer, seed=seed, baseline=baseline,
+                                 ig_samples=ig_samples)
                    for m in methods]
         rows = [list(row) for row in zip(*columns)]  # per image: one map per method
         fig = saliency_figure(subject, stored, rows, refs=images, true_classes=truths)

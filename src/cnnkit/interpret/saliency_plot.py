@@ -52,6 +52,8 @@ def method_title(attribution: Attribution) -> str:
     elif attribution.method == "occlusion" and "window" in attribution.details:
         size = attribution.details["window"]
         label = f"{label} {size}x{size}"
+    if attribution.method == "integrated-gradients" and attribution.details.get("samples", 1) > 1:
+        label = f"SmoothGrad-IG x{attribution.details['samples']}"
     if "baseline" in attribution.details:
         label += ("\nfrom " if attribution.method == "integrated-gradients" else "\nby ") + attribution.details["baseline"]
     if not bool(attribution.map.any()):
@@ -99,8 +101,12 @@ def saliency_figure(
                 _overlay(fig, axes[r, c], pixels, attribution, method_title(attribution))
             for c in range(len(row) + 1, cols):
                 axes[r, c].set_axis_off()
-    what = f"{method_title(attributions[0][0])} saliency" if single else "saliency maps"
-    fig.suptitle(f"{subject.name}: {what}{_target_note(subject, attributions)}", fontsize=11)
+    if single:  # 'SmoothGrad-IG x16 saliency of the predicted class (from blur sigma 8)'
+        method, _, baseline = method_title(attributions[0][0]).partition("\n")
+        title = f"{method} saliency{_target_note(subject, attributions)}" + (f" ({baseline})" if baseline else "")
+    else:
+        title = f"saliency maps{_target_note(subject, attributions)}"
+    fig.suptitle(f"{subject.name}: {title}", fontsize=11)
     return fig
 
 
