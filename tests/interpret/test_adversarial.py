@@ -120,6 +120,16 @@ def test_attack_result_reports_success_and_probabilities() -> None:
     torch.testing.assert_close(result.probs_after.sum(1), torch.ones(4))
 
 
+@pytest.mark.parametrize("spelling", ["PGD", "Pgd"])
+def test_the_method_in_any_spelling_is_the_same_attack(spelling: str) -> None:
+    subject, x = tiny_subject(), images()
+    same = attack(subject, x, method=spelling, eps=8, steps=3, seed=1)
+    plain = attack(subject, x, method="pgd", eps=8, steps=3, seed=1)
+    assert torch.equal(same.adversarial, plain.adversarial)
+    with pytest.raises(CnnkitError, match=r"attack method 'pdg' is not known \(did you mean 'pgd'\?\)"):
+        attack(subject, x, method="pdg", eps=8)
+
+
 @pytest.mark.parametrize("eps", [-1, 256, float("nan")])
 def test_bad_eps_is_a_clear_error(eps: float) -> None:
     with pytest.raises(CnnkitError, match="between 0 and 255"):
@@ -156,7 +166,7 @@ def test_bad_class_and_bad_image_are_clear_errors() -> None:
         fgsm(subject, torch.rand(1, 3, 8, 8), 0, eps=4)
     with pytest.raises(CnnkitError, match=r"\[0, 1\]"):
         fgsm(subject, images() * 255, 0, eps=4)
-    with pytest.raises(CnnkitError, match="unknown attack method"):
+    with pytest.raises(CnnkitError, match="attack method .cw. is not known; choose one of: fgsm, pgd"):
         attack(subject, images(), method="cw")
 
 

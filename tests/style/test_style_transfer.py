@@ -121,9 +121,9 @@ def test_bad_layer_names_fail_before_any_work(tiny: FeatureExtractor, pictures: 
 
 def test_bad_choices(tiny: FeatureExtractor, pictures: dict[str, Path]) -> None:
     args = (pictures["content"], pictures["style"])
-    with pytest.raises(CnnkitError, match="unknown init"):
+    with pytest.raises(CnnkitError, match="init .zeros. is not known; choose one of: content, noise"):
         style_transfer(*args, extractor=tiny, size=32, steps=1, init="zeros")
-    with pytest.raises(CnnkitError, match="unknown optimizer"):
+    with pytest.raises(CnnkitError, match="optimizer .* is not known.*choose one of: lbfgs, adam"):
         style_transfer(*args, extractor=tiny, size=32, steps=1, optimizer="sgd")
     with pytest.raises(CnnkitError, match="alpha must be a finite number >= 0"):
         style_transfer(*args, extractor=tiny, size=32, steps=1, alpha=-1)

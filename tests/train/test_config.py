@@ -102,3 +102,24 @@ def test_an_lr_the_user_gives_is_never_scaled() -> None:
     assert config.lr == 0.4 and config.lr_reference_batch is None
     assert config.replace(batch_size=8).lr == 0.4
     assert TrainConfig().replace(batch_size=16).lr == TrainConfig().lr  # no preset: no reference batch
+
+
+@pytest.mark.parametrize(
+    "given_values, stored",
+    [
+        ({"optimizer": "AdamW"}, {"optimizer": "adamw"}),
+        ({"schedule": "one-cycle"}, {"schedule": "onecycle"}),
+        ({"channels_last": "ON"}, {"channels_last": "on"}),
+        ({"device": "CUDA:1"}, {"device": "cuda:1"}),
+        ({"augment": "Strong"}, {"augment": "strong"}),
+    ],
+)
+def test_choices_in_any_spelling_are_stored_canonically(given_values: dict, stored: dict) -> None:
+    config = TrainConfig(**given_values)
+    assert {k: getattr(config, k) for k in stored} == stored
+
+
+def test_an_unknown_choice_names_the_flag_at_the_cli(cli_error) -> None:
+    assert cli_error(["train", "--optimizer", "adamm"]) == (
+        "error: --optimizer 'adamm' is not known (did you mean 'adamw'?); choose one of: sgd, adamw"
+    )

@@ -68,7 +68,7 @@ def parse_shape(text: str, *, what: str = "--input") -> tuple[int, ...]:
     return sizes
 
 
-RESUME_KEEPS = ("resume", "quiet", "as_json")  # what may go with --resume: output choices
+RESUME_KEEPS = ("resume", "quiet", "as_json", "threads")  # what may go with --resume: output and CPU threads
 
 
 def check_nothing_else_on_resume(
@@ -115,6 +115,13 @@ def run_directory(out: Path | None, name: str | None, *, stem: str, root: Path =
     while (root / f"{clean}-{number}").exists():
         number += 1
     return root / f"{clean}-{number}"
+
+
+def quiet_line(result: Any) -> str:
+    """What `cnnkit train -q` and `cnnkit finetune -q` print: the run and its test accuracy."""
+    accuracy = result.test_accuracy
+    figure = f"test accuracy {accuracy:.2%}" if accuracy is not None else "no test split"
+    return f"{result.run_dir}: {figure}"
 
 
 def result_lines(result: Any) -> list[str]:

@@ -130,8 +130,9 @@ def register(group: typer.Typer) -> None:
         from cnnkit.train.device import check_threads, choose_device, torch_threads
 
         check_threads(threads)
-        if split not in ("test", "val", "train"):
-            raise CnnkitError(f"--split must be test, val or train, got {split!r}")
+        from cnnkit.names import pick_choice
+
+        split = pick_choice(split, ("test", "val", "train"), what="--split")
         loaded = load_detector(run, device=choose_device(device))
         source = data or loaded.config.get("data")
         if not source:

@@ -16,6 +16,7 @@ from typing import Any
 
 import typer
 
+from cnnkit.cli.options import THREADS
 from cnnkit.errors import CnnkitError
 
 
@@ -91,6 +92,10 @@ def register(app: typer.Typer) -> None:
         augment: str | None = typer.Option(
             None, "--augment", help="Augmentation level: light, none or strong."
         ),
+        flips: bool | None = typer.Option(
+            None, "--flips/--no-flips",
+            help="A horizontal flip keeps the label (turns flip augmentation and TTA on) [default: the dataset's say].",
+        ),
         input_shape: str | None = typer.Option(
             None,
             "--input",
@@ -113,8 +118,9 @@ def register(app: typer.Typer) -> None:
             help="Seed for split, examples, new classifier, shuffling [default: 0].",
         ),
         device: str | None = typer.Option(
-            None, "--device", help="auto, cpu, cuda or mps."
+            None, "--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps [default: auto]."
         ),
+        threads: int | None = THREADS,
         amp: str | None = typer.Option(
             None, "--amp", help="bf16 autocast: auto, bf16 or off."
         ),
@@ -176,7 +182,7 @@ def register(app: typer.Typer) -> None:
             options: dict[str, Any] = {
                 "epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer,
                 "schedule": schedule, "weight_decay": weight_decay, "augment": augment, "limit": limit,
-                "val_fraction": val_fraction, "seed": seed, "device": device, "amp": amp,
+                "val_fraction": val_fraction, "seed": seed, "device": device, "amp": amp, "flips": flips,
             }  # fmt: skip
             given = {k: v for k, v in options.items() if v is not None}
             shape = None
@@ -192,8 +198,12 @@ def register(app: typer.Typer) -> None:
                 per_class=per_class, normalization=normalize, input_shape=shape, preset=preset,
                 out=target, quiet=quiet or as_json, command=command, **given,
             )  # fmt: skip
+        from cnnkit.train.device import check_threads, torch_threads
+
+        check_threads(threads)
         try:
-            result = work()
+            with torch_threads(threads):
+                result = work()
         except KeyboardInterrupt:
             raise Interrupted(interrupted_line(target, "cnnkit finetune")) from None
 
@@ -205,6 +215,11 @@ def register(app: typer.Typer) -> None:
             from cnnkit.cli.common import print_json
 
             print_json(result.to_dict())
+            return
+        if quiet:
+            from cnnkit.cli.common import quiet_line
+
+            typer.echo(quiet_line(result))
             return
         transfer = result.config.transfer or {}
         src = transfer.get("source", {})

@@ -75,10 +75,10 @@ def register(group: typer.Typer) -> None:
         source: str = SOURCE,
         image: Optional[str] = typer.Argument(None, help="Image file or test:N (leave out with --eval).", show_default=False),
         eps: float = typer.Option(8.0, "--eps", help="L-infinity bound in pixel levels of 255 (8 means 8/255)."),
-        method: str = typer.Option("pgd", "--method", help="fgsm (one step) or pgd (iterated, random start)."),
+        method: str = typer.Option("pgd", "--method", "-m", help="fgsm (one step) or pgd (iterated, random start)."),
         steps: Optional[int] = typer.Option(None, "--steps", help="PGD steps [default: 20]."),
         step_size: Optional[float] = typer.Option(None, "--step-size", help="PGD step in pixel levels (default 2.5*eps/steps)."),
-        target: Optional[str] = typer.Option(None, "--target", help="Targeted attack: push towards this class (name or index)."),
+        target: Optional[str] = typer.Option(None, "--target", "-t", help="Targeted attack: push towards this class (name or index)."),
         evaluate: Optional[int] = typer.Option(None, "--eval", help="Attack the first N test images instead of IMAGE."),
         seed: int = SEED,
         out: Optional[Path] = OUT,
@@ -109,8 +109,9 @@ def register(group: typer.Typer) -> None:
         from cnnkit.interpret.adversarial import METHODS, PGD_STEPS, check_pgd, eps_fraction, levels_hint
         from cnnkit.numbers import check_range
 
-        if method not in METHODS:
-            raise CnnkitError(f"unknown --method {method!r}; choose one of: {', '.join(METHODS)}")
+        from cnnkit.names import pick_choice
+
+        method = pick_choice(method, METHODS, what="--method")
         eps_fraction(eps, what="--eps")
         if method != "pgd" and (steps is not None or step_size is not None):
             raise CnnkitError(f"--steps and --step-size are for --method pgd; {method} takes a single step of --eps")

@@ -16,13 +16,15 @@ from typing import Any, Optional
 
 import typer
 
+from cnnkit.cli.options import JSON, NAME, QUIET, THREADS, run_out
+
 
 def register(app: typer.Typer) -> None:
     @app.command("train")
     def train_command(
         ctx: typer.Context,
         model: Optional[str] = typer.Argument(
-            None, metavar="[MODEL_OR_SPEC]", help="A zoo name (cnnkit models), a spec in quotes, or a spec file [default: quicknet, see `cnnkit models`]."
+            None, metavar="MODEL_OR_SPEC", help="A zoo name (cnnkit models), a spec in quotes, or a spec file [default: quicknet, see `cnnkit models`]."
         ),
         data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset name or folder:PATH [default: fashion-mnist]."),
         preset: str = typer.Option("fast", "--preset", "-p", help="Starting settings: fast or best (options below override them)."),
@@ -44,16 +46,17 @@ def register(app: typer.Typer) -> None:
         limit: Optional[int] = typer.Option(None, "--limit", min=1, help="At most N samples per split (quick tries)."),
         val_fraction: Optional[float] = typer.Option(None, "--val-fraction", min=0.0, max=0.9, help="Share of training data held out."),
         seed: Optional[int] = typer.Option(None, "--seed", help="Seed for split, weights, shuffling, augmentation [default: 0]."),
-        device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or mps."),
+        device: Optional[str] = typer.Option(None, "--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps [default: auto]."),
+        threads: Optional[int] = THREADS,
         amp: Optional[str] = typer.Option(None, "--amp", help="bf16 autocast: auto, bf16 or off."),
         channels_last: Optional[str] = typer.Option(None, "--channels-last", help="NHWC memory layout: auto, on or off."),
         compile_model: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the model."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory [default: runs/DATA-MODEL-N]."),
-        name: Optional[str] = typer.Option(None, "--name", "-n", help="Run name: the run directory is runs/NAME."),
+        out: Optional[Path] = run_out("DATA-MODEL"),
+        name: Optional[str] = NAME,
         resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory from its last checkpoint."),
         more: Optional[int] = typer.Option(None, "--more", min=1, help="With --resume: train a finished run N more epochs, as a new learning-rate cycle (peak: a tenth of the run's, or --lr)."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but the result."),
-        as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+        quiet: bool = QUIET,
+        as_json: bool = JSON,
     ) -> None:
         """Train a model on a dataset and write a run directory (weights, metrics, plots, report).
 
@@ -129,8 +132,12 @@ def register(app: typer.Typer) -> None:
             work = partial(
                 train, model, data, out=target, preset=preset, progress=None, quiet=quiet or as_json, command=command, **given
             )
+        from cnnkit.train.device import check_threads, torch_threads
+
+        check_threads(threads)
         try:
-            result = work()
+            with torch_threads(threads):
+                result = work()
         except KeyboardInterrupt:
             raise Interrupted(interrupted_line(target, "cnnkit train")) from None
 
@@ -141,6 +148,6 @@ def register(app: typer.Typer) -> None:
 
             print_json(result.to_dict())
             return
-        from cnnkit.cli.common import result_lines
+        from cnnkit.cli.common import quiet_line, result_lines
 
-        typer.echo("\n".join([f"run: {result.run_dir}", *result_lines(result)]))
+        typer.echo(quiet_line(result) if quiet else "\n".join([f"run: {result.run_dir}", *result_lines(result)]))

@@ -258,8 +258,9 @@ def attack(
     Untargeted against ``labels`` (default: the model's own predictions), or targeted at
     class ``target`` (index or name). PGD's random start is seeded with ``seed``.
     """
-    if method not in METHODS:
-        raise CnnkitError(f"unknown attack method {method!r}; choose one of: {', '.join(METHODS)}")
+    from cnnkit.names import pick_choice
+
+    method = pick_choice(method, METHODS, what="attack method")  # PGD, pgd ...
     eps_fraction(eps)
     pixels = check_pixels(subject, pixels)
     forward = pixel_logits(subject)

@@ -200,10 +200,10 @@ def style_transfer(
 
     began = time.perf_counter()
     check_numbers(size=size, steps=steps, alpha=alpha, beta=beta, balance=balance, tv=tv, lr=lr)
-    if init not in INITS:
-        raise CnnkitError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
-    if optimizer not in OPTIMIZERS:
-        raise CnnkitError(f"unknown optimizer {optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
+    from cnnkit.names import pick_choice
+
+    init = pick_choice(init, INITS, what="init")  # any spelling: L-BFGS, lbfgs, Adam ...
+    optimizer = pick_choice(optimizer, OPTIMIZERS, what="optimizer")
     for picture in (content, style):
         if not isinstance(picture, Tensor):
             image_size(picture)  # a missing or unreadable file fails now, before the network loads

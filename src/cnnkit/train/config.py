@@ -93,12 +93,14 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.input_shape, list):
             self.input_shape = tuple(self.input_shape)
-        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        _check_choice("schedule", self.schedule, SCHEDULES)
-        _check_choice("amp", self.amp, AMP_MODES)
-        _check_choice("channels_last", self.channels_last, SWITCHES)
-        _check_choice("device", self.device.split(":")[0], DEVICES)
-        _check_choice("augment", self.augment, AUGMENT_LEVELS)
+        # any spelling of a choice (AdamW, one-cycle) is stored as the canonical one
+        self.optimizer = _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        self.schedule = _check_choice("schedule", self.schedule, SCHEDULES)
+        self.amp = _check_choice("amp", self.amp, AMP_MODES)
+        self.channels_last = _check_choice("channels_last", self.channels_last, SWITCHES)
+        kind, _, index = self.device.partition(":")
+        self.device = _check_choice("device", kind, DEVICES) + (f":{index}" if index else "")
+        self.augment = _check_choice("augment", self.augment, AUGMENT_LEVELS)
         for key in self.augment_options:
             if key not in AUGMENT_KEYS:
                 raise CnnkitError(
@@ -216,7 +218,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        hint = did_you_mean(str(value), choices)
-        raise CnnkitError(f"{name} {value!r} is not known{hint}; choose one of: {', '.join(choices)}")
+def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    """The choice ``value`` spells, in any case and with - or _ (cnnkit.names.pick_choice);
+    a ConfigError naming the setting otherwise."""
+    from cnnkit.errors import ConfigError
+    from cnnkit.names import pick_choice
+
+    try:
+        return pick_choice(str(value), choices, what=name)
+    except CnnkitError as err:
+        raise ConfigError(str(err), parameter=name) from None
