@@ -44,8 +44,9 @@ def people_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = _people(tmp_path_factory.mktemp("people"))
     out = tmp_path_factory.mktemp("runs") / "people"
     with pytest.raises(SystemExit) as stop:
-        main(["faces", "train", "--data", f"folder:{folder}", "--image-size", "12", "--epochs", "2", "--p", "4",
-              "--k", "3", "--dim", "8", "--pairs", "40", "--lr", "0.01", "--out", str(out)])
+        main(["faces", "train", "--data", f"folder:{folder}", "--image-size", "12", "--epochs", "6", "--p", "4",
+              "--k", "3", "--dim", "8", "--pairs", "40", "--lr", "0.01", "--per-identity", "5", "--seed", "0",
+              "--out", str(out)])
     assert not stop.value.code
     return folder, out
 

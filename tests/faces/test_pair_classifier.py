@@ -62,18 +62,25 @@ def test_fit_is_deterministic_given_the_generator() -> None:
     torch.testing.assert_close(fits[0].linear.weight, fits[1].linear.weight, rtol=0, atol=0)
 
 
+def test_the_fit_needs_a_generator_not_the_global_random_state() -> None:
+    emb, i, j, same = _toy_set()
+    with pytest.raises(TypeError, match="generator"):
+        fit_pair_classifier(emb, i, j, same, epochs=1)  # type: ignore[call-arg]
+
+
 def test_pair_errors() -> None:
     emb, i, j, same = _toy_set()
+    g = torch.Generator()
     with pytest.raises(DataError, match="both same-identity and different-identity"):
-        fit_pair_classifier(emb, i, j, torch.ones_like(same))
+        fit_pair_classifier(emb, i, j, torch.ones_like(same), generator=g)
     with pytest.raises(DataError, match="row indices in 0..11"):
-        fit_pair_classifier(emb, i, j + 1, same)
+        fit_pair_classifier(emb, i, j + 1, same, generator=g)
     with pytest.raises(DataError, match="no pairs"):
-        fit_pair_classifier(emb, i[:0], j[:0], same[:0])
+        fit_pair_classifier(emb, i[:0], j[:0], same[:0], generator=g)
     with pytest.raises(ShapeError, match="one length"):
-        fit_pair_classifier(emb, i, j[:-1], same)
+        fit_pair_classifier(emb, i, j[:-1], same, generator=g)
     with pytest.raises(ModelError, match="epochs"):
-        fit_pair_classifier(emb, i, j, same, epochs=0)
+        fit_pair_classifier(emb, i, j, same, epochs=0, generator=g)
     with pytest.raises(ShapeError, match=r"\(M, 5\)"):
         PairClassifier(5)(torch.zeros(2, 4), torch.zeros(2, 4))
     with pytest.raises(ModelError, match="dim"):

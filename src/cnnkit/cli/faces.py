@@ -147,7 +147,11 @@ def _register_train_eval(group: typer.Typer) -> None:
             raise CnnkitError(f"{run}/config.json names no test data; give --data")
         c, h, w = loaded.metadata.input_shape
         split = "test" if is_class_source(source) else "train"
-        part = load_identities(source, split=split, image_size=(h, w), channels=c)
+        sample = {}
+        if not data and loaded.config.get("test_data") is None and not is_class_source(source):
+            # the test people were split from the training folder: read it as training did (--per-identity)
+            sample = {"per_identity": loaded.config.get("per_identity"), "seed": int(loaded.config.get("seed", 0))}
+        part = load_identities(source, split=split, image_size=(h, w), channels=c, **sample)
         chosen = read_pairs(pairs_file, part) if pairs_file else None
         trained = {*loaded.metadata.identities, *loaded.config.get("train_identities", [])}
         # without --data: the run's own test identities (runs before they were recorded: all but the trained ones)

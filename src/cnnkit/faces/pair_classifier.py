@@ -83,7 +83,7 @@ def fit_pair_classifier(
     lr: float = 0.05,
     batch_size: int = 256,
     weight_decay: float = 0.0,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator,
 ) -> PairClassifier:
     """Train a :class:`PairClassifier` on STORED embeddings.
 
@@ -91,7 +91,8 @@ def fit_pair_classifier(
     and not recomputed here; pair m is (embeddings[pairs_i[m]], embeddings[pairs_j[m]])
     with label ``same[m]`` (bool (M,)). The |e_i - e_j| features are built once as well,
     then Adam minimizes the binary cross-entropy over ``epochs`` passes in shuffled
-    mini-batches of ``batch_size`` pairs (the order from ``generator``, a CPU generator).
+    mini-batches of ``batch_size`` pairs (the order from ``generator``, a CPU generator;
+    required, so the fit never depends on torch's global random state).
     Returns the classifier in eval mode, on the embeddings' device.
     """
     _check_pairs(embeddings, pairs_i, pairs_j, same)
