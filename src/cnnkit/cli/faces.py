@@ -133,43 +133,14 @@ def _register_train_eval(group: typer.Typer) -> None:
           ...
         """
         from cnnkit.cli.common import print_json
-        from cnnkit.errors import CnnkitError
-        from cnnkit.faces.collapse import unusable_reason
-        from cnnkit.faces.held_out import held_out_view
-        from cnnkit.faces.identity_sources import load_identities
-        from cnnkit.faces.pairs_file import read_pairs
-        from cnnkit.faces.run import load_embedder
-        from cnnkit.faces.run_train import eval_pairs, evaluate, is_class_source
+        from cnnkit.faces.run_eval import eval_run
 
-        loaded = load_embedder(run)
-        source = data or loaded.config.get("test_source")
-        if not source:
-            raise CnnkitError(f"{run}/config.json names no test data; give --data")
-        c, h, w = loaded.metadata.input_shape
-        split = "test" if is_class_source(source) else "train"
-        sample = {}
-        if not data and loaded.config.get("test_data") is None and not is_class_source(source):
-            # the test people were split from the training folder: read it as training did (--per-identity)
-            sample = {"per_identity": loaded.config.get("per_identity"), "seed": int(loaded.config.get("seed", 0))}
-        part = load_identities(source, split=split, image_size=(h, w), channels=c, **sample)
-        chosen = read_pairs(pairs_file, part) if pairs_file else None
-        trained = {*loaded.metadata.identities, *loaded.config.get("train_identities", [])}
-        # without --data: the run's own test identities (runs before they were recorded: all but the trained ones)
-        keep = None if data else loaded.config.get("test_identities")
-        part, chosen, notes = held_out_view(part, trained, pairs=chosen, keep=keep, include_trained=include_trained,
-                                            pairs_name=str(pairs_file))
-        if chosen is None:
-            chosen = eval_pairs(part, pairs, seed + 1)
-        result = evaluate(loaded.net, part, chosen, tau=loaded.tau, seed=seed)
-        result["notes"] = notes + result.get("notes", [])
-        problem = unusable_reason(tau=loaded.tau, spread=loaded.metadata.spread)
-        if problem is not None:  # the figures still say how far apart the embeddings lie
-            result["notes"].append(f"{problem}; verify and identify refuse this run")
-        result = {"run": str(run), **{k: v for k, v in result.items() if k not in ("distances", "same")}}
+        result = eval_run(run, data=data, pairs_file=pairs_file, pairs=pairs, seed=seed,
+                          include_trained=include_trained)
         if as_json:
             print_json(result)
         else:
-            seen = sum(name in trained for name in part.names)
+            seen = result["trained_identities"]
             which = f"{seen} of them TRAINED ON: optimistic" if seen else "none trained on"
-            _print_eval(result, f"{run}: {source} ({len(part.names)} identities, {which}), "
+            _print_eval(result, f"{run}: {result['data']} ({result['identities']} identities, {which}), "
                                 f"{result['same_pairs']} same and {result['different_pairs']} different pairs")

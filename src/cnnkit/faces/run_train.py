@@ -290,10 +290,10 @@ def train_run(out: str | Path, settings: FaceTrainSettings, *, log: Callable[[st
         train_seconds = time.perf_counter() - started
         val_emb = net.embed(val.images).cpu()  # (N, d), once: for tau and for the pair classifier
         pairs = val_pairs.pairs
-        tau = choose_threshold(pair_distances(val_emb, pairs.i, pairs.j), pairs.same, rule=settings.tau_rule,
-                               target_far=settings.target_far)
+        val_distances = pair_distances(val_emb, pairs.i, pairs.j)  # (M,)
+        tau = choose_threshold(val_distances, pairs.same, rule=settings.tau_rule, target_far=settings.target_far)
         rule = "accuracy" if settings.tau_rule == "accuracy" else f"far@{settings.target_far:g}"
-        val_spread = spread(pair_distances(val_emb, pairs.i, pairs.j), pairs.same)
+        val_spread = spread(val_distances, pairs.same)  # tiny when the embedding collapsed
         meta = EmbedderMetadata(backbone=backbone, dim=settings.dim, input_shape=(c, h, w),
                                 mean=net.mean.tolist(), std=net.std.tolist(), tau=tau, tau_rule=rule,
                                 identities=train.names, spread=val_spread if math.isfinite(val_spread) else None)
