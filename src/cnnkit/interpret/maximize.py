@@ -388,7 +388,9 @@ def maximize_figure(subject: Subject, result: Maximized) -> Any:
     how = f"{result.prior} prior, {result.settings.steps} steps"
     if any(g > 1.0 for g in gains):
         how += "; (xN): a dim image brightened N times"
-    suptitle = f"{subject.name}: images that maximize\n{what}\n({how})"
+    lead = f"{subject.name}: images that maximize"
+    # a long layer name gets its own line, so a grid of one or two tiles does not cut it
+    suptitle = f"{lead} {what}\n({how})" if len(lead) + len(what) < 48 else f"{lead}\n{what}\n({how})"
     max_cols = 5 if len(result.targets) <= 10 else 12
     return image_grid(list(pixels), titles=tile_titles(subject, result, gains), max_cols=max_cols,
                       cell=1.7 if len(result.targets) <= 10 else 1.3, suptitle=suptitle)
