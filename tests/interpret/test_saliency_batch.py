@@ -8,11 +8,11 @@ import torch
 import torchvision.transforms.functional as TF
 from torch import nn
 
+from cnnkit.data.tensordata import DatasetInfo
 from cnnkit.interpret.attribution import METHODS, default_gradcam_layer, saliency, saliency_maps
 from cnnkit.interpret.baselines import blur_sigma, resolve_baseline
 from cnnkit.interpret.saliency_plot import method_title, short_name
 from cnnkit.interpret.subject import Subject, subject_from_model
-from cnnkit.data.tensordata import DatasetInfo
 
 
 def _rgb_subject() -> Subject:
