@@ -46,8 +46,8 @@ def register(app: typer.Typer) -> None:
 def _register_train_eval(group: typer.Typer) -> None:
     @group.command("train")
     def train_command(
-        model: str = typer.Argument("quicknet", metavar="[MODEL_OR_SPEC]",
-                                    help="Trunk: a zoo name, spec text or spec file [default: quicknet]."),
+        model: str = typer.Argument("quicknet", metavar="MODEL_OR_SPEC",
+                                    help="Trunk: a zoo name, spec text or spec file."),
         out: Path = typer.Option(..., "--out", "-o", help="New run directory, e.g. runs/faces."),
         data: str = typer.Option("fashion-mnist:0-6", "--data", "-d", help=DATA_HELP),
         test_data: str | None = typer.Option(None, "--test-data",
