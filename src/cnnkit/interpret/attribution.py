@@ -147,7 +147,8 @@ def saliency_maps(
         layer = None  # only Grad-CAM looks at a layer; the others ignore --layer
     wanted = None if target is None else subject.class_index(target)
     x = subject.to_input(stored)  # (N, C, H, W), normalized
-    with small_work_threads(x.numel() * _passes(method, ig_samples if method != "smoothgrad" else samples, steps)):
+    copies = {"smoothgrad": samples, "integrated-gradients": steps * ig_samples, "occlusion": 64}.get(method, 1)
+    with small_work_threads(x.numel() * copies):  # roughly the values one map runs through the model
         if method == "gradcam":
             heat, logits, layer = _gradcam(subject, x, wanted, layer)
             details: list[dict[str, Any]] = [{} for _ in range(len(x))]
@@ -173,11 +174,6 @@ def saliency_maps(
                     layer, details[i])
         for i in range(len(x))
     ]
-
-
-def _passes(method: str, samples: int, steps: int) -> int:
-    """Roughly how many copies of the batch one map takes, for the thread choice."""
-    return {"smoothgrad": samples, "integrated-gradients": steps * samples, "occlusion": 64}.get(method, 1)
 
 
 def _targets(logits: Tensor, wanted: int | None) -> Tensor:
@@ -243,8 +239,8 @@ def _integrated_gradients(subject: Subject, x: Tensor, index: Tensor, *, steps: 
                           seed: int = 0) -> tuple[Tensor, list[dict[str, Any]]]:
     from captum.attr import IntegratedGradients
 
-    if steps < 2:
-        raise CnnkitError(f"integrated gradients needs at least 2 steps, got {steps}")
+    if steps < 2 or samples < 1:
+        raise CnnkitError(f"integrated gradients needs at least 2 steps and 1 sample, got {steps} and {samples}")
     base, details = _baselines(subject, x, baseline)
     draws = noise_draws(subject, x, samples=samples, noise=noise if samples > 1 else 0.0, seed=seed)
     total, gaps = torch.zeros_like(x), torch.zeros(len(x))
