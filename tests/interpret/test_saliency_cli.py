@@ -101,13 +101,13 @@ def test_wrong_image_size_tensor_is_a_shape_error(digits_subject: Subject) -> No
 
 def test_baseline_and_ig_samples_are_checked_before_any_work(digits_run: Path, cli_error) -> None:
     line = cli_error(["interpret", "saliency", digits_run, "test:0", "--method", "occlusion", "--baseline", "grey"])
-    assert "unknown baseline 'grey'" in line and "black, mean, blur" in line
+    assert "baseline 'grey' is not known" in line and "auto, black, mean, blur" in line
     line = cli_error(["interpret", "saliency", digits_run, "test:0", "--ig-samples", "0"])
     assert "--ig-samples" in line
 
 
 def test_baseline_reaches_the_json(digits_run: Path, tmp_path: Path, run_cli) -> None:
     code, out, err = run_cli(["interpret", "saliency", digits_run, "test:0", "--method", "occlusion", "--baseline",
-                              "mean", "--json", "-o", tmp_path / "o.png"])
+                              "Mean", "--json", "-o", tmp_path / "o.png"])
     assert code == 0, err
     assert json.loads(out)["images"][0]["maps"][0]["baseline"] == "image mean"

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from cnnkit.errors import CnnkitError, did_you_mean
+from cnnkit.errors import CnnkitError
 from cnnkit.interpret.regularize import gaussian_blur
 
 BASELINES = ("auto", "black", "mean", "blur")
@@ -31,12 +31,11 @@ DARK_BORDER = 0.1  # median border pixel (0..1) under which black counts as the 
 
 
 def check_baseline(name: str) -> str:
-    """The name in lower case; CnnkitError listing the choices for anything else."""
-    text = str(name).strip().lower()
-    if text not in BASELINES:
-        raise CnnkitError(f"unknown baseline {name!r}{did_you_mean(text, BASELINES)}; "
-                          f"choose one of: {', '.join(BASELINES)}")
-    return text
+    """The baseline ``name`` spells (any case: 'Blur' -> 'blur'); CnnkitError listing the
+    choices for anything else."""
+    from cnnkit.names import pick_choice
+
+    return pick_choice(str(name).strip(), BASELINES, what="baseline")
 
 
 def blur_sigma(height: int, width: int) -> float:
