@@ -128,3 +128,13 @@ def test_a_run_with_a_zero_tau_is_refused_unless_a_tau_is_given(tmp_path: Path, 
     assert code == 0
     code, out, _ = run_cli(["faces", "identify", run, "-g", tmp_path / "g.json", a])
     assert code == 0 and out.startswith(f"{a}:")
+
+
+def test_quiet_training_still_warns_of_a_collapse_on_stderr(collapsed: tuple[Path, str, Path], tmp_path: Path,
+                                                            run_cli: Cli) -> None:
+    _, _, folder = collapsed
+    code, out, err = run_cli(["faces", "train", TRUNK.replace("1x8x8", "3x8x8"), "--data", f"folder:{folder}",
+                              "--image-size", "8", "--epochs", "1", "--p", "3", "--k", "2", "--dim", "4", "--pairs", "10",
+                              "-q", "--out", tmp_path / "run"])
+    assert code == 0 and len(out.splitlines()) == 1 and "ROC AUC" in out
+    assert err.startswith("warning: the embedding has collapsed")

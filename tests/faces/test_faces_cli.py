@@ -133,3 +133,37 @@ def test_wrong_runs_galleries_and_inputs_exit_2(trained: Path, probes: dict[str,
     assert code == 2 and "mining" in err and not (tmp_path / "x").exists()
     code, _, err = run_cli(["faces", "train", "--data", "digits", "--out", str(tmp_path / "y")])
     assert code == 2 and "none unseen" in err
+
+
+def test_train_follows_the_run_conventions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: Cli) -> None:
+    """Neither --out nor --name: runs/DATA-faces-N; -q prints only the result line; --json only JSON."""
+    monkeypatch.chdir(tmp_path)
+    tiny = ["--data", "digits:0-6", "--per-identity", "10", "--epochs", "1", "--p", "3", "--k", "2", "--dim", "8",
+            "--pairs", "10", "--device", "cpu"]
+    code, out, _ = run_cli(["faces", "train", *tiny, "-q"])
+    run = Path("runs/digits-0-6-faces-1")
+    result = json.loads((run / "metrics.json").read_text())
+    assert code == 0 and out == f"{run}: ROC AUC {result['auc']:.4f}, one-shot identification " \
+                                 f"{result['one_shot']['accuracy']:.3f}\n"
+    code, out, _ = run_cli(["faces", "train", *tiny, "--name", "mine", "--json"])
+    printed = json.loads(out)  # nothing but the JSON on stdout
+    assert code == 0 and printed["run"] == str(Path("runs/mine"))
+    assert printed["auc"] == json.loads(Path("runs/mine/metrics.json").read_text())["auc"]
+    assert json.loads(Path("runs/mine/config.json").read_text())["device"] == "cpu"
+
+
+def test_enroll_json_and_device_choice(trained: Path, probes: dict[str, list[Path]], tmp_path: Path,
+                                       run_cli: Cli, cli_error: Callable[[list[object]], str]) -> None:
+    people = tmp_path / "people"
+    for name in ("7", "8"):
+        (people / name).mkdir(parents=True)
+        (people / name / "a.png").write_bytes(probes[name][0].read_bytes())
+    (people / "0").mkdir()
+    (people / "0" / "a.png").write_bytes(probes["9"][0].read_bytes())  # named like a training digit
+    code, out, _ = run_cli(["faces", "enroll", trained, "-g", people, "-o", tmp_path / "g.json", "--json",
+                            "--device", "cpu"])
+    assert code == 0
+    assert json.loads(out) == {"gallery": str(tmp_path / "g.json"), "identities": ["0", "7", "8"], "images": 3,
+                               "tau": load_embedder(trained).tau, "trained_identities": ["0"]}
+    line = cli_error(["faces", "verify", trained, probes["7"][0], probes["8"][0], "--device", "tpu"])
+    assert "unknown device 'tpu'" in line

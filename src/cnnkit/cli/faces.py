@@ -7,6 +7,8 @@ from typing import Any
 
 import typer
 
+from cnnkit.cli.options import DEVICE, JSON, NAME, QUIET, run_out
+
 group = typer.Typer(
     help="Face verification (1:1) and recognition (1:K) with Siamese embeddings and the triplet loss.",
     no_args_is_help=True,
@@ -48,7 +50,8 @@ def _register_train_eval(group: typer.Typer) -> None:
     def train_command(
         model: str = typer.Argument("quicknet", metavar="MODEL_OR_SPEC",
                                     help="Trunk: a zoo name, spec text or spec file."),
-        out: Path = typer.Option(..., "--out", "-o", help="New run directory, e.g. runs/faces."),
+        out: Path | None = run_out("DATA-faces"),
+        name: str | None = NAME,
         data: str = typer.Option("fashion-mnist:0-6", "--data", "-d", help=DATA_HELP),
         test_data: str | None = typer.Option(None, "--test-data",
                                              help="Identities to test on [default: the other classes' test images, "
@@ -68,6 +71,9 @@ def _register_train_eval(group: typer.Typer) -> None:
         pairs: int = typer.Option(3000, "--pairs", min=1, help="Same (and as many different) pairs to validate and test."),
         seed: int = typer.Option(0, "--seed", help="Seed for splits, pairs, initialization and batches."),
         threads: int = typer.Option(0, "--threads", help="CPU threads, 0 .. 4 per core [default 0: every core]."),
+        device: str = DEVICE,
+        quiet: bool = QUIET,
+        as_json: bool = JSON,
     ) -> None:
         """Train an embedding with the triplet loss and write a run directory.
 
@@ -82,7 +88,7 @@ def _register_train_eval(group: typer.Typer) -> None:
 
         \b
         Examples:
-          cnnkit faces train --out runs/faces
+          cnnkit faces train --name faces
           cnnkit faces train --data fashion-mnist:0-6 --epochs 20 --out runs/faces20
           cnnkit faces train --data folder:~/people --image-size 64 --out runs/people
         \b
@@ -93,15 +99,24 @@ def _register_train_eval(group: typer.Typer) -> None:
         import shlex
         import sys
 
+        from cnnkit.cli.common import print_json, run_directory
         from cnnkit.faces.run_train import FaceTrainSettings, train_run
 
         settings = FaceTrainSettings(
             backbone=model, data=data, test_data=test_data, image_size=image_size, per_identity=per_identity,
             dim=dim, epochs=epochs, p=p, k=k, lr=lr, loss=loss, mining=mining, margin=margin, tau_rule=tau_rule,
-            target_far=target_far, pairs=pairs, seed=seed, threads=threads,
+            target_far=target_far, pairs=pairs, seed=seed, threads=threads, device=device,
             command=shlex.join(["cnnkit", *sys.argv[1:]]),
         )
-        train_run(out, settings, log=lambda line: print(line, flush=True))
+        target = run_directory(out, name, stem=f"{data}-faces")
+        silent = quiet or as_json
+        result = train_run(target, settings, log=lambda line: None if silent else print(line, flush=True))
+        if as_json:
+            print_json({"run": str(target), **{k: v for k, v in result.items() if k not in ("distances", "same")}})
+        elif quiet:
+            print(f"{target}: ROC AUC {result['auc']:.4f}, one-shot identification {result['one_shot']['accuracy']:.3f}")
+            if result.get("warning"):  # a collapsed embedding is part of the result, not a progress note
+                print(f"warning: {result['warning']}", file=sys.stderr)
 
     @group.command("eval")
     def eval_command(
@@ -115,6 +130,7 @@ def _register_train_eval(group: typer.Typer) -> None:
                                              help="Score identities the run was trained on too (optimistic; "
                                                   "by default they are left out)."),
         as_json: bool = typer.Option(False, "--json", help="Print the whole result (ROC points included) as JSON."),
+        device: str = DEVICE,
     ) -> None:
         """Score a face run: ROC AUC, EER, TAR at FAR, accuracy at the run's tau, one-shot identification.
 
@@ -136,7 +152,7 @@ def _register_train_eval(group: typer.Typer) -> None:
         from cnnkit.faces.run_eval import eval_run
 
         result = eval_run(run, data=data, pairs_file=pairs_file, pairs=pairs, seed=seed,
-                          include_trained=include_trained)
+                          include_trained=include_trained, device=device)
         if as_json:
             print_json(result)
         else:

@@ -8,6 +8,8 @@ from typing import Any
 
 import typer
 
+from cnnkit.cli.options import DEVICE, JSON
+
 
 def _embed_files(loaded: Any, paths: list[Path]) -> tuple[list[tuple[Path, Any]], list[tuple[Path, str]]]:
     """([(path, embedding (d,))], [(path, error)]): each image read at the run's input shape."""
@@ -43,6 +45,7 @@ def register(group: typer.Typer) -> None:
         second: Path = typer.Argument(..., metavar="B", help="Another image file."),
         tau: float | None = typer.Option(None, "--tau", help="Threshold, >= 0 [default: the run's]."),
         as_json: bool = typer.Option(False, "--json", help="Print {a, b, distance, tau, same} as JSON."),
+        device: str = DEVICE,
     ) -> None:
         """1:1 verification: are A and B the same identity? Same when d = ||f(A) - f(B)||^2 <= tau.
 
@@ -59,9 +62,10 @@ def register(group: typer.Typer) -> None:
         from cnnkit.cli.common import print_json
         from cnnkit.errors import DataError
         from cnnkit.faces.run import load_embedder
+        from cnnkit.train.device import choose_device
 
         _check_tau(tau)
-        loaded = load_embedder(run)
+        loaded = load_embedder(run, device=choose_device(device))
         loaded.check_usable(tau_given=tau is not None)  # a collapsed run calls one person "different"
         good, bad = _embed_files(loaded, [first, second])
         if bad:
@@ -82,6 +86,9 @@ def register(group: typer.Typer) -> None:
         gallery: Path = typer.Option(..., "--gallery", "-g", help="Folder with one sub-folder of images per identity."),
         out: Path = typer.Option(..., "--out", "-o", help="Gallery file to write, e.g. gallery.json."),
         tau: float | None = typer.Option(None, "--tau", help="Threshold (>= 0) stored in the gallery [default: the run's]."),
+        as_json: bool = typer.Option(False, "--json", help="Print {gallery, identities, images, tau, trained_identities} "
+                                                             "as JSON."),
+        device: str = DEVICE,
     ) -> None:
         """Enroll K identities (one or a few images each) into a gallery file for `identify`.
 
@@ -95,25 +102,30 @@ def register(group: typer.Typer) -> None:
         Output:
           enrolled 3 identities from 3 images of people -> gallery.json (tau 1.439)
         """
+        from cnnkit.cli.common import print_json
         from cnnkit.faces.gallery import check_gallery_path, enroll, save_gallery
+        from cnnkit.faces.held_out import listed_names
         from cnnkit.faces.identity_folder import load_identity_folder
         from cnnkit.faces.run import load_embedder
+        from cnnkit.train.device import choose_device
 
         _check_tau(tau)
         check_gallery_path(out)  # before any work: -o photo.png would be overwritten with JSON
-        loaded = load_embedder(run)
+        loaded = load_embedder(run, device=choose_device(device))
         loaded.check_usable(tau_given=tau is not None)
         people = load_identity_folder(gallery, input_shape=loaded.metadata.input_shape)
         emb = loaded.net.embed(people.images).cpu()
         book = enroll(emb, people.identities, people.names, tau=loaded.tau if tau is None else tau,
                       model_fingerprint=loaded.fingerprint, sources=people.paths)
         save_gallery(book, out)
+        seen = [name for name in people.names if name in set(loaded.metadata.identities)]
+        if as_json:
+            print_json({"gallery": str(out), "identities": list(people.names), "images": len(people),
+                        "tau": book.tau, "trained_identities": seen})
+            return
         print(f"enrolled {len(people.names)} identities from {len(people)} images of {gallery} -> {out} "
               f"(tau {book.tau:.4g})")
-        seen = [name for name in people.names if name in set(loaded.metadata.identities)]
         if seen:  # recognising them says little about new faces
-            from cnnkit.faces.held_out import listed_names
-
             were = "was" if len(seen) == 1 else "were"
             print(f"note: {len(seen)} of the enrolled identities ({listed_names(seen)}) {were} among the run's "
                   "training identities: identifying them is easier than identifying people never seen")
@@ -124,6 +136,7 @@ def register(group: typer.Typer) -> None:
         images: list[Path] = typer.Argument(..., metavar="IMAGE...", help="Image files to identify."),
         gallery: Path = typer.Option(..., "--gallery", "-g", help="A gallery file from `cnnkit faces enroll`."),
         as_json: bool = typer.Option(False, "--json", help="Print [{file, identity, distance, nearest} | {file, error}]."),
+        device: str = DEVICE,
     ) -> None:
         """1:K recognition: the enrolled identity nearest to each image, or "unknown" when
         no enrolled image is within tau. Exit status 1 when any file could not be read.
@@ -139,8 +152,9 @@ def register(group: typer.Typer) -> None:
         from cnnkit.cli.common import print_json
         from cnnkit.faces.gallery import identify, load_gallery
         from cnnkit.faces.run import load_embedder
+        from cnnkit.train.device import choose_device
 
-        loaded = load_embedder(run)
+        loaded = load_embedder(run, device=choose_device(device))
         book = load_gallery(gallery, expected_fingerprint=loaded.fingerprint, expected_dim=loaded.metadata.dim)
         loaded.check_usable(tau=book.tau, tau_advice="enroll again with --tau T")
         good, bad = _embed_files(loaded, images)

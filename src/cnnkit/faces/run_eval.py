@@ -15,13 +15,14 @@ from cnnkit.errors import CnnkitError
 
 
 def eval_run(run: str | Path, *, data: str | None = None, pairs_file: str | Path | None = None, pairs: int = 3000,
-             seed: int = 0, include_trained: bool = False) -> dict[str, Any]:
+             seed: int = 0, include_trained: bool = False, device: str = "auto") -> dict[str, Any]:
     """:func:`~cnnkit.faces.run_train.evaluate` of the run at ``run`` on identities it never
     trained on (see the module docstring), JSON-ready, without the per-pair lists.
 
     ``pairs_file``: LFW's pairs.txt format over ``data`` (a pair of training identities is a
     DataError); else ``pairs`` random same and different pairs drawn with ``seed + 1``.
-    ``include_trained`` keeps the training identities, with a note. Extra keys: ``run``,
+    ``include_trained`` keeps the training identities, with a note. ``device``: where the
+    embedder runs (``auto``: cuda, mps, else cpu). Extra keys: ``run``,
     ``data`` (the source text), ``trained_identities`` (how many of the scored identities
     were trained on: 0 unless ``include_trained``); ``notes`` says what was left out and
     whether the run's embedding collapsed.
@@ -32,8 +33,9 @@ def eval_run(run: str | Path, *, data: str | None = None, pairs_file: str | Path
     from cnnkit.faces.pairs_file import read_pairs
     from cnnkit.faces.run import load_embedder
     from cnnkit.faces.run_train import eval_pairs, evaluate, is_class_source
+    from cnnkit.train.device import choose_device
 
-    loaded = load_embedder(run)
+    loaded = load_embedder(run, device=choose_device(device))
     config = loaded.config
     source = data or config.get("test_source")
     if not source:

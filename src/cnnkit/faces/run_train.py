@@ -65,6 +65,7 @@ class FaceTrainSettings:
     pairs: int = 3000  # same and as many different pairs, for validation and for test
     seed: int = 0
     threads: int = 0  # 0: torch's default
+    device: str = "auto"  # where training and embedding run: auto (cuda, mps, cpu), cpu, cuda, cuda:N, mps
     command: str = ""
 
 
@@ -232,7 +233,8 @@ def check_settings_numbers(settings: FaceTrainSettings) -> None:
 
 def train_run(out: str | Path, settings: FaceTrainSettings, *, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train an embedder into the new run directory ``out``; returns the test evaluation
-    (:func:`evaluate`) plus ``train_seconds`` and ``tau``."""
+    (:func:`evaluate`) plus ``train_seconds``, ``tau_rule`` and ``warning`` (why the
+    embedding or tau is unusable, :mod:`cnnkit.faces.collapse`; None when both are fine)."""
     from cnnkit.faces.embed import build_embedder
     from cnnkit.faces.fit import (
         EmbedFitConfig,
@@ -245,9 +247,10 @@ def train_run(out: str | Path, settings: FaceTrainSettings, *, log: Callable[[st
     from cnnkit.faces.run import EmbedderMetadata, save_embedder
     from cnnkit.faces.verify import choose_threshold, pair_distances
     from cnnkit.nn.build import looks_like_spec, model_entry, read_spec_text
-    from cnnkit.train.device import torch_threads
+    from cnnkit.train.device import choose_device, torch_threads
 
     check_settings_numbers(settings)
+    device = choose_device(settings.device)  # an unavailable device fails before any work
     if settings.tau_rule not in ("accuracy", "far"):
         raise CnnkitError(f"--tau-rule must be accuracy or far, got {settings.tau_rule!r}")
     if settings.pairs < 1 or not 0 < settings.val_fraction < 1:
@@ -286,7 +289,7 @@ def train_run(out: str | Path, settings: FaceTrainSettings, *, log: Callable[[st
 
     started = time.perf_counter()
     with torch_threads(settings.threads):
-        fit_embedder(net, train, fit_config, val=val_pairs, log=record)
+        fit_embedder(net, train, fit_config, val=val_pairs, log=record, device=device)
         train_seconds = time.perf_counter() - started
         val_emb = net.embed(val.images).cpu()  # (N, d), once: for tau and for the pair classifier
         pairs = val_pairs.pairs
@@ -306,16 +309,18 @@ def train_run(out: str | Path, settings: FaceTrainSettings, *, log: Callable[[st
     result["train_seconds"] = train_seconds
     result["tau_rule"] = rule
     problem = unusable_reason(tau=tau, spread=val_spread)
+    warning = None
     if problem is not None:  # said now, not first by a "different" verdict on two photos of one person
         warning = f"{problem} (validation pairs); verify and identify will refuse this run; {RETRAIN}"
         result["notes"] = [*result.get("notes", []), warning]
+    result["warning"] = warning
     write_outputs(run, result, title=run.path.name, command=settings.command)
     shot = result["one_shot"]
     log(f"tau {tau:.4f} (chosen for {rule} on {len(val_pairs.pairs)} validation pairs)")
     log(f"test {test.source}: ROC AUC {result['auc']:.4f}, EER {result['eer']:.3f}, accuracy at tau "
         f"{result['accuracy']:.3f}; one-shot identification {shot['accuracy']:.3f} over "
         f"{shot['identities']:.0f} identities; trained in {train_seconds:.0f}s; wrote {run.path}")
-    if problem is not None:
+    if warning is not None:
         log(f"warning: {warning}")
     return result
 
