@@ -208,3 +208,11 @@ def test_errors_are_one_line_cnnkit_errors(digits_subject: Subject) -> None:
         saliency(digits_subject, torch.stack([image, image]))
     with pytest.raises(CnnkitError, match="did you mean 'gradcam'"):
         saliency(digits_subject, image, method="gradcm")
+
+
+@pytest.mark.parametrize("spelling", ["grad-cam", "Grad_CAM", "GradCAM"])
+def test_the_method_in_any_spelling_gives_the_same_map(digits_subject: Subject, spelling: str) -> None:
+    image = digits_subject.read_image("test:0")[0]
+    same = saliency(digits_subject, image, method=spelling)
+    plain = saliency(digits_subject, image, method="gradcam")
+    assert torch.equal(same.map, plain.map)

@@ -55,6 +55,22 @@ def test_layer_lookup_and_error(digits_subject: Subject) -> None:
         digits_subject.layer("nope")
 
 
+def test_a_unique_suffix_names_a_layer_everywhere(digits_subject: Subject) -> None:
+    import dataclasses
+
+    from cnnkit import build
+
+    quicknet = dataclasses.replace(digits_subject, model=build("quicknet", num_classes=10, in_channels=1).eval())
+    modules = dict(quicknet.model.named_modules())
+    assert quicknet.layer_name("stage2.conv1") == "features.stage2.conv1"
+    assert quicknet.layer("stage2.conv1") is modules["features.stage2.conv1"]
+    with pytest.raises(CnnkitError, match=r"layer 'conv1' is ambiguous in .*: features.stage1.conv1, "
+                                          r"features.stage2.conv1, features.stage3.conv1; give more of the name"):
+        quicknet.layer("conv1")
+    spec_names = dict(digits_subject.model.named_modules())
+    assert digits_subject.layer("conv1") is next(m for n, m in spec_names.items() if n.endswith(".conv1"))
+
+
 def test_layer_table_shapes_match_hooks(digits_subject: Subject) -> None:
     rows = {r["name"]: r for r in layer_table(digits_subject)}
     modules = dict(digits_subject.model.named_modules())

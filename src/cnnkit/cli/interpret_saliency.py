@@ -96,16 +96,10 @@ def register(group: typer.Typer) -> None:
 
 
 def _methods(method: str, known: tuple[str, ...]) -> list[str]:
-    from cnnkit.errors import CnnkitError, did_you_mean
+    from cnnkit.names import pick_choice
 
-    text = method.strip().lower()
-    if text == "all":
-        return list(known)
-    if text not in known:
-        raise CnnkitError(
-            f"unknown --method {method!r}{did_you_mean(text, [*known, 'all'])}; choose one of: {', '.join(known)}, all"
-        )
-    return [text]
+    chosen = pick_choice(method, [*known, "all"], what="--method")  # grad-cam, Grad_CAM ... are gradcam
+    return list(known) if chosen == "all" else [chosen]
 
 
 def _stem(images: list[str], image_stem: Any) -> str:

@@ -20,8 +20,7 @@ random start from the global RNG, so it cannot be seeded per call.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -31,6 +30,7 @@ from torch import Tensor
 from cnnkit.errors import CnnkitError, ShapeError
 from cnnkit.interpret.subject import Subject
 from cnnkit.numbers import check_range
+from cnnkit.train.device import small_work_threads
 
 METHODS = ("fgsm", "pgd")
 PGD_STEPS = 20  # the default number of PGD steps
@@ -73,22 +73,6 @@ def check_pgd(steps: int, step_size: float | None) -> None:
     check_range("--steps", steps, 1, integer=True)
     if step_size is not None:
         check_range("--step-size", step_size, 0, 255, strict=True)
-
-
-@contextmanager
-def small_work_threads(pixels_per_step: int) -> Iterator[None]:
-    """One CPU thread while a step touches few pixels (under 1M), restored afterwards.
-
-    Tiny batches gain little from a second thread, and on a busy 2-core machine the threads'
-    waits for each other made `fool --class all` 4 to 30 times slower (measured).
-    """
-    previous = torch.get_num_threads()
-    if pixels_per_step < 1_000_000 and previous > 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def pixel_logits(subject: Subject) -> Callable[[Tensor], Tensor]:

@@ -40,8 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cnnkit.errors import CnnkitError, ShapeError, did_you_mean
-from cnnkit.interpret.adversarial import small_work_threads  # one thread for small work (see there)
+from cnnkit.errors import CnnkitError, ShapeError
+from cnnkit.train.device import small_work_threads  # one thread for small work
 from cnnkit.interpret.baselines import baseline_pixels, check_baseline, describe_baseline, resolve_baseline
 from cnnkit.interpret.layers import capture
 from cnnkit.interpret.subject import Subject, conv_layer_names
@@ -138,9 +138,9 @@ def saliency_maps(
     gradients averaged over that many noisy copies of each image (SmoothGrad's ``noise``
     and ``seed``), all from the clean image's baseline: smoother at 64x64 and beyond.
     """
-    if method not in METHODS:
-        raise CnnkitError(f"unknown saliency method {method!r}{did_you_mean(method, METHODS)}; "
-                          f"choose one of: {', '.join(METHODS)}")
+    from cnnkit.names import pick_choice
+
+    method = pick_choice(method, METHODS, what="saliency method")  # grad-cam, GradCAM ... are gradcam
     check_baseline(baseline)
     stored = subject.check_stored(x_stored)
     if layer is not None and method != "gradcam":
@@ -266,9 +266,9 @@ def _gradcam(subject: Subject, x: Tensor, wanted: int | None, layer: str | None)
     are all recorded in the same pass and the last one that is still a map is used.
     """
     modules = dict(subject.model.named_modules())
-    names = [layer] if layer is not None else _gradcam_candidates(subject)
     if layer is not None:
-        subject.layer(layer)  # a bad name: CnnkitError with suggestions
+        layer = subject.layer_name(layer)  # a unique suffix names it; a bad name: CnnkitError with suggestions
+    names = [layer] if layer is not None else _gradcam_candidates(subject)
     x = x.detach().requires_grad_(True)  # the weights are frozen: this puts the layer in the graph
     logits, outputs = capture(subject.model, {n: modules[n] for n in names}, x)
     if layer is None:

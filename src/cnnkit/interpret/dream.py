@@ -127,7 +127,7 @@ def dream(
         raise CnnkitError(
             f"a {width}x{height} image is too elongated to dream on (more than {MAX_ASPECT}:1); crop it first"
         )
-    subject.layer(layer)  # a clear error for a bad name before any work
+    layer = subject.layer_name(layer)  # a unique suffix names it; a bad name fails before any work
     original = pixels.detach().float().clamp(0, 1).to(subject.device)
     height, width = original.shape[2:]
     sizes = octave_sizes(height, width, octaves=octaves, scale=octave_scale, smallest=_smallest_octave(subject))

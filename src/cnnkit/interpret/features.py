@@ -96,9 +96,7 @@ def resolve_layers(subject: Subject, layers: str | Sequence[str] = "all") -> lis
         if not bands:
             raise CnnkitError(f"{subject.name} has no 2-D convolutions; name a layer with --layer")
         return bands
-    for name in names:
-        subject.layer(name)  # raises with suggestions
-    return [FeatureLayer(shown=name) for name in names]
+    return [FeatureLayer(shown=subject.layer_name(name)) for name in names]  # full names; bad ones raise
 
 
 @torch.no_grad()

@@ -45,7 +45,7 @@ def filter_weights(subject: Subject, layer: str | None = None) -> Tensor:
 
     CnnkitError for an unknown name or a layer that is not a 2-D convolution.
     """
-    name = layer or first_conv_name(subject)
+    name = subject.layer_name(layer) if layer else first_conv_name(subject)
     module = subject.layer(name)
     if not isinstance(module, nn.Conv2d):
         convs = conv_layer_names(subject.model)

@@ -26,7 +26,8 @@ import torch
 from torch import Tensor
 
 from cnnkit.errors import CnnkitError
-from cnnkit.interpret.adversarial import attack_loss, eps_fraction, pixel_logits, small_work_threads
+from cnnkit.interpret.adversarial import attack_loss, eps_fraction, pixel_logits
+from cnnkit.train.device import small_work_threads
 from cnnkit.interpret.subject import Subject
 
 

@@ -43,7 +43,7 @@ from torch import Tensor, nn
 from cnnkit.errors import CnnkitError
 from cnnkit.interpret import regularize as R
 from cnnkit.interpret.adam import Adam
-from cnnkit.interpret.adversarial import small_work_threads  # one thread for small work (see there)
+from cnnkit.train.device import small_work_threads  # one thread for small work
 from cnnkit.interpret.subject import Subject
 from cnnkit.numbers import check_range
 
@@ -332,6 +332,7 @@ def maximize_channels(
 ) -> Maximized:
     """One image per channel of ``layer`` (None: every channel) maximizing its mean activation."""
     settings = make_settings(**options)
+    layer = subject.layer_name(layer)  # "stage2.conv2" -> features.stage2.conv2, shown in titles
     total = layer_channels(subject, layer)
     targets = list(channels) if channels is not None else list(range(total))
     for k in targets:

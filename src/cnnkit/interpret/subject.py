@@ -211,13 +211,28 @@ class Subject:
         )
 
     def layer(self, name: str) -> nn.Module:
-        """The module called ``name`` in ``model.named_modules()`` (e.g. ``features.stage2.conv1``).
+        """The module called ``name`` in ``model.named_modules()`` (e.g. ``features.stage2.conv1``),
+        or by a unique ending of that name (``stage2.conv1``; see :func:`cnnkit.names.resolve_layer`).
 
-        CnnkitError with the closest names and the convolution layers otherwise.
+        CnnkitError listing the candidates when several layers end so, and with the closest
+        names and the convolution layers when none does.
         """
+        return dict(self.model.named_modules())[self.layer_name(name)]
+
+    def layer_name(self, name: str) -> str:
+        """The full dotted name of the layer ``name`` means (see :meth:`layer`)."""
+        from cnnkit.names import resolve_layer
+
         modules = dict(self.model.named_modules())
         if name and name in modules:
-            return modules[name]
+            return name
+        where = f"`cnnkit interpret layers {self.path}`" if self.path else "`cnnkit interpret layers`"
+        if name.strip():
+            try:
+                return resolve_layer(name, modules, where=self.name, listing=where)
+            except CnnkitError as err:
+                if "ambiguous" in str(err):
+                    raise
         convs = conv_layer_names(self.model)
         where = f"`cnnkit interpret layers {self.path}`" if self.path else "`cnnkit interpret layers`"
         raise CnnkitError(
