@@ -128,26 +128,10 @@ class LayerTable:
                     f"layer index {i} is out of range; this model has rows 0 to {len(self.rows) - 1}"
                 )
             return self.rows[i]
-        exact = [r for r in self.rows if r.name == layer]
-        if exact:
-            return exact[0]
-        suffix = [r for r in self.rows if r.name.endswith("." + layer)]
-        if len(suffix) == 1:
-            return suffix[0]
-        if len(suffix) > 1:
-            # "conv1" means the shallowest such layer (features.conv1), when only one is
-            shallow = min(r.name.count(".") for r in suffix)
-            top = [r for r in suffix if r.name.count(".") == shallow]
-            if len(top) == 1:
-                return top[0]
-            more = ", ..." if len(top) > 4 else ""
-            names = ", ".join(r.name for r in top[:4])
-            raise CnnkitError(f"layer {layer!r} is ambiguous ({names}{more}); give the full name")
-        short = {r.name.rsplit(".", 1)[-1] for r in self.rows}
-        hint = did_you_mean(layer, [r.name for r in self.rows] + sorted(short))
-        raise CnnkitError(
-            f"no layer {layer!r} in {self.title}{hint}; `cnnkit summary` lists the layer names"
-        )
+        from cnnkit.names import resolve_layer
+
+        by_name = {r.name: r for r in self.rows}
+        return by_name[resolve_layer(str(layer), by_name, where=self.title, listing="`cnnkit summary`")]
 
     def to_dict(self) -> dict[str, Any]:
         return {
