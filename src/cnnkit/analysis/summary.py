@@ -26,7 +26,7 @@ from torch import nn
 
 from cnnkit.analysis.receptive import Field
 from cnnkit.analysis.trace import Tracer, TraceRow
-from cnnkit.errors import CnnkitError, ModelError, ShapeError, SpecError, did_you_mean
+from cnnkit.errors import CnnkitError, ModelError, ShapeError, SpecError
 
 Number = float | int
 PerDim = Number | tuple[Number, ...]
