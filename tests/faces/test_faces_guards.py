@@ -109,3 +109,21 @@ def test_a_trunk_that_does_not_fit_the_images_leaves_no_run_folder(tmp_path: Pat
     line = cli_error(["faces", "train", "INPUT(3x8x8) -> CONV(4, k=3, p=1) -> RELU", *TINY, "--out", out])
     assert "cannot take 1x8x8 images" in line
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "typed, field, canonical",
+    [("semi-hard", "mining", "semi_hard"), ("Batch_Hard", "mining", "batch_hard"), ("Contrastive", "loss", "contrastive"),
+     ("FAR", "tau_rule", "far")],  # fmt: skip
+)
+def test_choices_in_any_spelling(typed: str, field: str, canonical: str) -> None:
+    from cnnkit.faces.run_train import FaceTrainSettings, spelled
+
+    assert getattr(spelled(FaceTrainSettings(**{field: typed})), field) == canonical
+
+
+def test_an_unknown_mining_suggests_and_names_the_flag(cli_error) -> None:
+    assert cli_error(["faces", "train", "--mining", "semihrd"]) == (
+        "error: --mining 'semihrd' is not known (did you mean 'semi_hard'?); "
+        "choose one of: random, batch_all, batch_hard, semi_hard"
+    )

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from statistics import fmean
 from typing import Any
@@ -251,8 +251,7 @@ def train_run(out: str | Path, settings: FaceTrainSettings, *, log: Callable[[st
 
     check_settings_numbers(settings)
     device = choose_device(settings.device)  # an unavailable device fails before any work
-    if settings.tau_rule not in ("accuracy", "far"):
-        raise CnnkitError(f"--tau-rule must be accuracy or far, got {settings.tau_rule!r}")
+    settings = spelled(settings)  # semi-hard, Batch_Hard ... -> the canonical choices
     if settings.pairs < 1 or not 0 < settings.val_fraction < 1:
         raise CnnkitError("--pairs must be at least 1 and the validation fraction between 0 and 1")
     backbone = read_spec_text(settings.backbone) if looks_like_spec(settings.backbone) else settings.backbone
@@ -369,3 +368,19 @@ def write_outputs(run: RunDir, result: dict[str, Any], *, title: str, command: s
     save_figure(run.file(DISTANCES_PNG), fig, dpi=120)
     write_json(run.file(RESULT), {k: v for k, v in result.items() if k not in ("distances", "same")})
     write_text(run.file(REPORT), report_text(result, title=title, command=command))
+
+
+def spelled(settings: FaceTrainSettings) -> FaceTrainSettings:
+    """``settings`` with the loss, mining and tau rule in their canonical spelling (any case,
+    - or _: cnnkit.names.pick_choice); a ConfigError naming the setting for an unknown one."""
+    from cnnkit.errors import ConfigError
+    from cnnkit.faces.mining import STRATEGIES
+    from cnnkit.names import pick_choice
+
+    chosen = {}
+    for name, choices in (("loss", ("triplet", "contrastive")), ("mining", STRATEGIES), ("tau_rule", ("accuracy", "far"))):
+        try:
+            chosen[name] = pick_choice(getattr(settings, name), choices, what=name)
+        except CnnkitError as err:
+            raise ConfigError(str(err), parameter=name) from None
+    return replace(settings, **chosen)
