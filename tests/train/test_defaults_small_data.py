@@ -80,3 +80,17 @@ def test_a_resized_last_layer_is_noted(spec: str, note: str | None) -> None:
     if spec.endswith(")"):  # units written out: the shown text alone builds the trained model
         rebuilt = __import__("cnnkit").build(spec_as_trained(spec, 3))
         assert [tuple(p.shape) for p in rebuilt.parameters()] == [tuple(p.shape) for p in model.parameters()]
+
+
+def test_cli_batch_size_without_lr_scales_the_presets_lr(tmp_path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    # Before: --batch-size 16 kept the fast preset's 0.4 (meant for 512) and the run blew up.
+    import json
+
+    code, out, _ = run_cli(["train", "--data", "digits", "--limit", "100", "--epochs", "1", "--batch-size", "16",
+                            "--device", "cpu", "--out", tmp_path / "run", "--json"])
+    assert code == 0
+    config = json.loads(out)["config"]
+    assert config["batch_size"] == 16
+    assert config["lr"] == pytest.approx(PRESETS["fast"]["lr"] * 16 / PRESETS["fast"]["batch_size"])
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["lr"] == config["lr"]  # the run records the lr it trained with
