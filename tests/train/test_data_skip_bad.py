@@ -11,15 +11,33 @@ from cnnkit.train.config import TrainConfig
 from cnnkit.train.prepare import load_splits
 
 
-def test_the_training_option_skips_unreadable_files(tmp_path: Path) -> None:
+def _folder(root: Path) -> None:
+    """Two classes of four 12x12 PNGs each, and one truncated PNG in b/."""
     rng = np.random.default_rng(0)
     for name in ("a", "b"):
-        (tmp_path / name).mkdir()
+        (root / name).mkdir(parents=True)
         for i in range(4):
-            Image.fromarray(rng.integers(0, 256, (12, 12), dtype=np.uint8)).save(tmp_path / name / f"{i}.png")
-    (tmp_path / "b" / "cut.png").write_bytes((tmp_path / "b" / "0.png").read_bytes()[:40])  # truncated
+            Image.fromarray(rng.integers(0, 256, (12, 12), dtype=np.uint8)).save(root / name / f"{i}.png")
+    (root / "b" / "cut.png").write_bytes((root / "b" / "0.png").read_bytes()[:40])
+
+
+def test_the_training_option_skips_unreadable_files(tmp_path: Path) -> None:
+    _folder(tmp_path)
     config = TrainConfig(data=f"folder:{tmp_path}", input_shape=(1, 8, 8), skip_bad=True)
     splits = load_splits(config, config.model)
     assert len(splits.train) + len(splits.val) + len(splits.test) == 8
     assert any(note.startswith("skipped 1 unreadable image (--skip-bad): b/cut.png (") for note in splits.notes)
     assert TrainConfig.from_dict(config.to_dict()).skip_bad  # stored with the run, so eval reads the same files
+
+
+def test_a_run_trained_with_skip_bad_evaluates_on_the_same_files(tmp_path: Path) -> None:
+    from cnnkit.train.predict import evaluate_run
+    from cnnkit.train.trainer import train
+
+    _folder(tmp_path / "data")
+    spec = "INPUT(1x8x8) -> CONV(4, k=3) -> RELU -> GAP -> FC"
+    result = train(spec, f"folder:{tmp_path / 'data'}", out=tmp_path / "run", epochs=1, batch_size=2, skip_bad=True,
+                   device="cpu", quiet=True)
+    assert result.config.skip_bad
+    evaluation = evaluate_run(tmp_path / "run", split="train")  # would stop at cut.png without the run's skip_bad
+    assert evaluation.result.num_samples == len(load_splits(result.config, spec).train)
