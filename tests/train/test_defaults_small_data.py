@@ -32,14 +32,28 @@ def test_a_batch_that_fits_is_kept_and_a_given_lr_stays() -> None:
     assert adapted.lr == 0.05 and note is not None and "lr 0.05 kept" in note
 
 
-def test_the_fast_preset_learns_a_few_hundred_digits() -> None:
+def test_the_fast_preset_learns_a_few_hundred_digits(tmp_path, run_cli) -> None:  # type: ignore[no-untyped-def]
     # Before: batch 512 over 300 samples was one step an epoch, and the run ended at ~9%.
-    config = TrainConfig.from_preset("fast", data="digits", limit=300, epochs=3, device="cpu")
-    splits = load_splits(config, config.model)
-    adapted, note = fit_batch_to_data(config, len(splits.train))
-    assert note is not None
-    result = train(splits, config=adapted, quiet=True)
-    assert result.test_accuracy is not None and result.test_accuracy >= 0.8  # chance is 10%
+    import json
+
+    code, out, err = run_cli(["train", "--data", "digits", "--limit", "300", "--epochs", "3", "--device", "cpu",
+                              "--out", tmp_path / "run", "--json"])  # fmt: skip
+    assert code == 0, err
+    result = json.loads(out)
+    config = TrainConfig.from_preset("fast", data="digits", limit=300, device="cpu")
+    expected, note = fit_batch_to_data(config, len(load_splits(config, config.model).train))
+    assert result["config"]["batch_size"] == expected.batch_size < 512  # the trainer adapted the preset's batch
+    assert result["config"]["lr"] == pytest.approx(expected.lr)
+    assert note in result["notes"] and note in (tmp_path / "run" / "report.md").read_text()
+    assert result["test_accuracy"] >= 0.8 and result["warning"] is None  # chance is 10%
+
+
+def test_a_run_no_better_than_chance_says_so_in_its_last_line(tmp_path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = run_cli(["train", "--data", "digits", "--limit", "200", "--epochs", "1", "--lr", "1e-9",
+                              "--device", "cpu", "--out", tmp_path / "run"])  # fmt: skip
+    assert code == 0, err
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("warning: test accuracy ") and "no better than chance (10.0% for 10 classes)" in last
 
 
 def _records(losses: list[float], steps: int) -> list[dict[str, float]]:

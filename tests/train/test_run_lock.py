@@ -24,11 +24,11 @@ def test_a_run_in_use_is_refused_and_free_again_afterwards(tmp_path: Path) -> No
     other = RunDir(out)
     other.hold()  # stands for another process training it (flock: another open file conflicts)
     with pytest.raises(RunError, match="in use by another cnnkit process"):
-        train(out=out, resume=True, progress=False, quiet=True)
+        train(out=out, resume=True, more=1, progress=False, quiet=True)  # a finished run: train it more
     with pytest.raises(RunError, match="in use"):
         RunDir(out).hold()
     other.release()
-    train(out=out, resume=True, progress=False, quiet=True)  # free again
+    train(out=out, resume=True, more=1, progress=False, quiet=True)  # free again
     after = RunDir(out)
     after.hold()  # train released it when it returned
     after.release()

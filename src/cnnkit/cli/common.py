@@ -121,7 +121,8 @@ def quiet_line(result: Any) -> str:
     """What `cnnkit train -q` and `cnnkit finetune -q` print: the run and its test accuracy."""
     accuracy = result.test_accuracy
     figure = f"test accuracy {accuracy:.2%}" if accuracy is not None else "no test split"
-    return f"{result.run_dir}: {figure}"
+    warning = getattr(result, "warning", None)
+    return f"{result.run_dir}: {figure}" + (f"; {warning}" if warning else "")
 
 
 def result_lines(result: Any) -> list[str]:
@@ -135,4 +136,6 @@ def result_lines(result: Any) -> list[str]:
     lines.append(f"time: {result.seconds:.1f} s on {result.device}")
     if result.run_dir is not None:
         lines.append(f"report: {result.run_dir / 'report.md'}")
+    if getattr(result, "warning", None):
+        lines.append(result.warning)  # last, where it is read: below chance, and the likely cause
     return lines

@@ -40,7 +40,7 @@ from cnnkit.train import distributed
 from cnnkit.train.config import TrainConfig
 from cnnkit.train.evaluate import EvalResult, evaluate
 from cnnkit.train.loop import EpochRunner
-from cnnkit.train.prepare import build_model, load_splits, make_optimizer, model_name
+from cnnkit.train.prepare import build_model, fit_batch_to_data, head_note, load_splits, make_optimizer, model_name
 
 
 @dataclass
@@ -58,6 +58,8 @@ class TrainResult:
     stopped_early: bool = False
     seconds: float = 0.0  # wall time of the whole call, data loading and evaluation included
     device: str = ""
+    notes: list[str] = field(default_factory=list)  # what was adapted or read (batch size, data, head)
+    warning: str | None = None  # "warning: test accuracy ... no better than chance ...; <likely cause>"
 
     @property
     def test_accuracy(self) -> float | None:
@@ -73,6 +75,8 @@ class TrainResult:
             "classes": list(self.info.classes),
             "epochs_run": len(self.metrics),
             "stopped_early": self.stopped_early,
+            "notes": self.notes,
+            "warning": self.warning,
             "seconds": self.seconds,
             "device": self.device,
             "metrics": self.metrics,
@@ -122,6 +126,7 @@ def train(
         DataError / ModelError / CnnkitError: bad data, model or options.
     """
     started = time.perf_counter()
+    config_given = config is not None
     tta_asked = bool(overrides.get("tta_flip"))  # asked for, not just the preset's default
     if more is not None and not resume:
         raise RunError("more= continues a finished run: give it with resume=True (cnnkit train --resume RUN --more N)")
@@ -140,8 +145,10 @@ def train(
         from cnnkit.train.device import choose_device
 
         created_group = distributed.setup(choose_device(config.device))
+        # None: the batch is the run's own (resume) or a given config's (finetune); never adapted
+        chosen = None if resume or config_given else "batch_size" in overrides
         return _train(config, model, data, out, resume, progress, quiet, builder_kwargs, started, tta_asked,
-                      continued=more is not None)  # fmt: skip
+                      continued=more is not None, batch_chosen=chosen)  # fmt: skip
     finally:
         if created_group:
             distributed.teardown()
@@ -263,6 +270,7 @@ def _train(
     tta_asked: bool = False,
     *,
     continued: bool = False,
+    batch_chosen: bool | None = None,
 ) -> TrainResult:
     from cnnkit.train.device import resolve_runtime
 
@@ -279,6 +287,10 @@ def _train(
     if config.flips is not None and config.flips != splits.info.flip_ok:
         splits = dataclasses.replace(splits, info=dataclasses.replace(splits.info, flip_ok=config.flips))
     info = splits.info
+    notes = list(splits.notes)  # said before training (as notes) and kept in report.md
+    if batch_chosen is False:  # the preset's batch, on a new run (finetune has its own rule)
+        config, fitted = fit_batch_to_data(config, len(splits.train), world)
+        notes += [fitted] if fitted else []
     runtime = resolve_runtime(config.device, config.amp, config.channels_last, spatial_dims=len(info.input_shape) - 1)
 
     torch.manual_seed(config.seed)  # the initial weights
@@ -286,6 +298,8 @@ def _train(
         raw, kwargs = model_arg, dict(builder_kwargs or {})
     else:
         raw, kwargs = build_model(config, info)
+        resized = head_note(config, info)
+        notes += [resized] if resized else []
 
     run = None
     metadata = None
@@ -309,6 +323,8 @@ def _train(
     runner = EpochRunner(
         raw, optimizer, splits, config, runtime, rank=rank, world=world, progress=progress, quiet=quiet or not main
     )
+    for line in notes:
+        runner.progress.message(f"note: {line}")
     try:
         if resume and run is not None:
             runner.restore(run.path)
@@ -339,8 +355,12 @@ def _train(
         runner.progress.message(note)
     test_tta = evaluate(eval_model, splits.test, info, tta_flip=True, **kw) if test and use_tta else None
     final = test_tta or test
+    warning = None
     if final is not None:
+        from cnnkit.train.report import chance_note
+
         runner.progress.message(f"test accuracy {final.accuracy:.2%} on {final.num_samples} samples" + (" (flip TTA)" if test_tta else ""))
+        warning = chance_note(final.accuracy, info.num_classes, config.to_dict(), runner.metrics)
     runner.close()
 
     if run is not None and main and metadata is not None:
@@ -359,6 +379,7 @@ def _train(
                 command=_report_command(config),
                 device=runtime.describe(),
                 split_sizes={"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
+                notes=notes,
             )
     if run is not None:
         run.release()
@@ -375,6 +396,8 @@ def _train(
         stopped_early=runner.stopped_early,
         seconds=time.perf_counter() - started,
         device=runtime.describe(),
+        notes=notes,
+        warning=warning,
     )
 
 
