@@ -136,3 +136,9 @@ def test_dataset_is_loaded_once_for_many_references(digits_run: Path, monkeypatc
     assert len(calls) == 1
     assert torch.equal(first, real("digits", val_fraction=subject.config["val_fraction"], seed=subject.config["seed"],
                                    input_shape=(1, 16, 16), limit=subject.config.get("limit")).test.x[1])
+
+
+def test_a_misspelt_split_reference_suggests_the_split(digits_subject: Subject) -> None:
+    with pytest.raises(CnnkitError, match=r"tset:3: no such file, and 'tset' is not a split \(did you mean 'test'\?\); "
+                                          "images of the run's dataset are test:N, val:N or train:N"):
+        digits_subject.read_image("tset:3")

@@ -94,3 +94,17 @@ def test_rgb_run_and_refusals(tmp_path: Path) -> None:
     signal_run.save_model(net, ModelMetadata.describe(net, signal_info))
     with pytest.raises(RunError, match="trained on signal data.*cnnkit eval"):
         predict(signal_run.path, [grey])
+
+
+def test_flip_tta_averages_the_logits_of_the_image_and_its_mirror(tmp_path: Path) -> None:
+    run, model, info = make_run(tmp_path / "run")
+    arrays = [_grey_png(tmp_path / f"{i}.png", i) for i in range(2)]
+    x = (torch.tensor(np.stack(arrays), dtype=torch.float32).unsqueeze(1) / 255.0 - info.mean[0]) / info.std[0]
+    with torch.no_grad():
+        model.eval()
+        probs = torch.softmax((model(x) + model(x.flip(-1))) / 2, dim=1)
+    results = predict(run.path, [tmp_path / f"{i}.png" for i in range(2)], topk=1, tta_flip=True)
+    for i, result in enumerate(results):
+        assert result.top[0] == (info.classes[int(probs[i].argmax())], pytest.approx(float(probs[i].max()), abs=1e-6))
+    plain = predict(run.path, [tmp_path / "0.png"], topk=3)  # default: as the run was evaluated (no TTA here)
+    assert plain == predict(run.path, [tmp_path / "0.png"], topk=3, tta_flip=False)

@@ -14,6 +14,8 @@ from typing import Any, Optional
 
 import typer
 
+from cnnkit.cli.options import DEVICE
+
 
 PREDICT_FORMATS = ("text", "json", "csv")
 
@@ -150,7 +152,8 @@ def register(app: typer.Typer) -> None:
             ..., metavar="IMAGE...", help="Image files, folders of them (searched below, sorted) or quoted patterns such as 'photos/*.jpg'."
         ),
         topk: int = typer.Option(3, "--topk", "-k", min=1, help="How many classes to show per image."),
-        device: str = typer.Option("cpu", "--device", help="cpu, cuda, mps or auto."),
+        device: str = DEVICE,
+        tta: Optional[bool] = typer.Option(None, "--tta/--no-tta", help="Average each image with its mirror image [default: as the run was evaluated]."),
         output_format: Optional[str] = typer.Option(
             None, "--format", "-f", help="text (one line per file), json or csv, on stdout [default: text]."
         ),
@@ -198,7 +201,7 @@ def register(app: typer.Typer) -> None:
             check_output_file(csv_file, "--csv", ".csv", "the table is written as CSV", "predictions")
         paths = image_paths(images)  # a wrong folder or pattern fails before the run is loaded
         loaded = load_run(run, device=choose_device(device))
-        results = predict(loaded, paths, topk=topk)
+        results = predict(loaded, paths, topk=topk, tta_flip=tta)
         if csv_file is not None:
             from cnnkit.atomic import write_text
 

@@ -104,6 +104,10 @@ class Subject:
                     f"(the {split} split has {len(part)} images)"
                 )
             return part.x[index], int(part.y[index])
+        near = did_you_mean(split, SPLIT_NAMES) if colon and split not in SPLIT_NAMES else ""
+        if near and not Path(text).exists():  # "tset:3": a misspelt split, not a missing file
+            raise CnnkitError(f"{text}: no such file, and {split!r} is not a split{near}; "
+                              "images of the run's dataset are test:N, val:N or train:N")
         return self.load_image(text), None
 
     def dataset_split(self, split: str = "test") -> TensorSplit:

@@ -122,6 +122,7 @@ def predict(
     topk: int = 3,
     batch_size: int = 64,
     device: torch.device | str | None = None,
+    tta_flip: bool | None = None,
 ) -> list[Prediction | FileError]:
     """Predict each image file; one result per path, in the order given.
 
@@ -132,6 +133,8 @@ def predict(
         topk: how many classes to list per file (at most the number of classes).
         batch_size: images per forward pass.
         device: where to run the model; default: where the loaded model is (CPU for a path).
+        tta_flip: average the logits of each image and its mirror image; default: as the
+            run was evaluated (its config's flip TTA, where a mirror image keeps the label).
     """
     if topk < 1:
         raise CnnkitError(f"topk must be at least 1, got {topk}")
@@ -157,12 +160,17 @@ def predict(
             message = str(err)
             prefix = f"{path}: "  # load_image names the file first; say it once
             results[index] = FileError(str(path), message.removeprefix(prefix))
+    if tta_flip is None:
+        tta_flip = bool(loaded.config.get("tta_flip", False)) and loaded.info.flip_ok
     k = min(topk, loaded.info.num_classes)
     with torch.inference_mode():
         for start in range(0, len(pending), batch_size):
             chunk = pending[start : start + batch_size]
             batch = torch.stack([image for _, image in chunk]).to(target)  # (N, C, H, W) uint8
-            logits = model(loaded.info.normalize(batch))  # (N, classes)
+            x = loaded.info.normalize(batch)
+            logits = model(x)  # (N, classes)
+            if tta_flip:
+                logits = (logits + model(x.flip(-1))) / 2
             probs, classes = torch.softmax(logits.float(), dim=1).topk(k, dim=1)
             for row, (index, _) in enumerate(chunk):
                 top = [(loaded.info.classes[int(c)], float(p)) for p, c in zip(probs[row], classes[row])]
