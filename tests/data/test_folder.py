@@ -48,7 +48,12 @@ def test_default_shape_and_train_test_layout(tmp_path: Path) -> None:
     make_folder(tmp_path / "train", {"a": 4, "b": 4})
     make_folder(tmp_path / "test", {"a": 2, "b": 1}, seed=1)
     splits = load_dataset(f"folder:{tmp_path}", val_fraction=0.0)
-    assert splits.info.input_shape == (3, 64, 64)
+    # the rule of cnnkit.data.natural_shape: colour (some images are RGB), the median shorter side
+    train_files = sorted(p for p in (tmp_path / "train").rglob("*") if p.suffix in (".png", ".jpg"))
+    sides = sorted(min(Image.open(p).size) for p in train_files)
+    side = sides[(len(sides) - 1) // 2]  # the lower median
+    assert splits.info.input_shape == (3, side, side)
+    assert any(note.startswith(f"images as 3x{side}x{side} (colour; the median shorter side") for note in splits.notes)
     assert len(splits.train) == 8 and len(splits.test) == 3
     assert splits.test.y.tolist() == [0, 0, 1]
 
@@ -114,3 +119,21 @@ def test_skip_bad_says_when_a_whole_class_is_unreadable(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no image of class b can be read"):
         load_dataset(f"folder:{tmp_path}", skip_bad=True)
 
+
+
+def test_grey_images_stay_grey_and_large_ones_are_capped(tmp_path: Path) -> None:
+    from cnnkit.data.natural_shape import MAX_SIDE
+
+    for name, value in (("dark", 30), ("light", 220)):  # 28x28 grey, as MNIST-like PNGs are
+        (tmp_path / "digits" / name).mkdir(parents=True)
+        for i in range(5):
+            Image.new("L", (28, 28), value + i).save(tmp_path / "digits" / name / f"{i}.png")
+    grey = load_dataset(f"folder:{tmp_path / 'digits'}", val_fraction=0.0)
+    assert grey.info.input_shape == (1, 28, 28)  # before: 3x64x64, grey digits upscaled to RGB
+    for name in ("a", "b"):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        for i in range(4):
+            Image.new("RGB", (640, 480), (i, 2 * i, 3)).save(tmp_path / "photos" / name / f"{i}.jpg")
+    photos = load_dataset(f"folder:{tmp_path / 'photos'}", val_fraction=0.0)
+    assert photos.info.input_shape == (3, MAX_SIDE, MAX_SIDE)
+    assert any(f"the median shorter side, 480 px, capped at {MAX_SIDE}" in n for n in photos.notes)

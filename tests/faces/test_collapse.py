@@ -74,7 +74,7 @@ def collapsed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Path
     out = tmp_path_factory.mktemp("runs") / "grey"
     text = io.StringIO()
     with contextlib.redirect_stdout(text), pytest.raises(SystemExit) as stop:
-        main(["faces", "train", TRUNK.replace("1x8x8", "3x8x8"), "--data", f"folder:{folder}", "--image-size", "8", "--epochs", "1",
+        main(["faces", "train", TRUNK, "--data", f"folder:{folder}", "--image-size", "8", "--epochs", "1",
               "--p", "3", "--k", "2", "--dim", "4", "--pairs", "10", "--out", str(out)])
     assert not stop.value.code
     return out, text.getvalue(), folder
@@ -133,7 +133,7 @@ def test_a_run_with_a_zero_tau_is_refused_unless_a_tau_is_given(tmp_path: Path, 
 def test_quiet_training_still_warns_of_a_collapse_on_stderr(collapsed: tuple[Path, str, Path], tmp_path: Path,
                                                             run_cli: Cli) -> None:
     _, _, folder = collapsed
-    code, out, err = run_cli(["faces", "train", TRUNK.replace("1x8x8", "3x8x8"), "--data", f"folder:{folder}",
+    code, out, err = run_cli(["faces", "train", TRUNK, "--data", f"folder:{folder}",
                               "--image-size", "8", "--epochs", "1", "--p", "3", "--k", "2", "--dim", "4", "--pairs", "10",
                               "-q", "--out", tmp_path / "run"])
     assert code == 0 and len(out.splitlines()) == 1 and "ROC AUC" in out

@@ -151,8 +151,11 @@ def test_folder_reads_every_identity(tmp_path: Path) -> None:
     assert data.paths is not None and [Path(p).name for p in data.paths[:3]] == ["Ada_0001.png", "Ada_0002.png", "Ada_0003.png"]
     assert any("1 identities have a single image (no same-identity pairs): Cy" in n for n in data.notes)
     assert any("1 image files directly in" in n for n in data.notes)
-    colour = load_identities(f"folder:{tmp_path}")  # default 3x64x64: the grey value repeated
-    assert colour.image_shape == (3, 64, 64) and int(colour.images[0].min()) == int(colour.images[0].max()) == values["Ada"][0]
+    natural = load_identities(f"folder:{tmp_path}")  # nothing given: the data's own (cnnkit.data.natural_shape)
+    assert natural.image_shape == (1, 8, 8) and torch.equal(natural.images, data.images)
+    assert any(n.startswith("images as 1x8x8 (grey; the median shorter side, 8 px") for n in natural.notes)
+    colour = load_identities(f"folder:{tmp_path}", channels=3, image_size=16)  # asked for: the grey value repeated
+    assert colour.image_shape == (3, 16, 16) and int(colour.images[0].min()) == int(colour.images[0].max()) == values["Ada"][0]
 
 
 def test_folder_errors_name_the_folder_or_file(tmp_path: Path) -> None:

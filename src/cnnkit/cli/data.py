@@ -17,7 +17,7 @@ def dataset_rows() -> list[dict[str, Any]]:
             {
                 "name": entry.name,
                 "kind": entry.kind,
-                "input": "x".join(str(s) for s in entry.input_shape),
+                "input": "x".join(str(s) for s in entry.input_shape) or "auto",  # folder: chosen from its images
                 "classes": entry.num_classes or None,
                 "where": availability(entry.name) if entry.name != "folder:PATH" else "your folder",
                 "description": entry.description,

@@ -10,8 +10,9 @@ are skipped; an image that cannot be read stops loading with an error naming it,
 ``skip_bad`` is set: then every file is decoded once beforehand, the unreadable ones are
 left out, and a note gives their count and the first few names with the reasons.
 Every image is converted with :func:`cnnkit.data.images.load_image` (colour mode,
-cover-resize and centre crop) to the input shape, 3x64x64 unless a model asks for
-another. The whole set is held in memory as uint8 when it fits the limit of
+cover-resize and centre crop) to the input shape: the model's when it asks for one,
+else the one :mod:`cnnkit.data.natural_shape` chooses from the images (their own
+channels; the median shorter side, at most 128), said in a note. The whole set is held in memory as uint8 when it fits the limit of
 :func:`cnnkit.data.convert.max_bytes` (8 GiB, ``$CNNKIT_MAX_DATA_GB``); a bigger set
 stays on disk as :class:`~cnnkit.data.filesplit.FileSplit` parts whose batches
 DataLoader workers decode while the model trains. Horizontal flips are off by default (``flip_ok`` is
@@ -29,10 +30,10 @@ import torch
 from cnnkit.data.convert import max_bytes, nbytes
 from cnnkit.data.filesplit import FileSplit
 from cnnkit.data.images import IMAGE_SUFFIXES
+from cnnkit.data.natural_shape import natural_shape
 from cnnkit.data.raw import RawData
 from cnnkit.errors import DataError
 
-DEFAULT_SHAPE = (3, 64, 64)
 NAMED_BAD_FILES = 3  # the skipped-files note names this many
 
 
@@ -107,14 +108,20 @@ def load(path: str | Path, *, input_shape: tuple[int, ...] | None = None, skip_b
     or, when they would pass the memory limit, keep them as streamed FileSplits.
     ``skip_bad``: leave unreadable files out (said in a note) instead of stopping."""
     root = Path(path).expanduser()
-    shape = tuple(input_shape) if input_shape is not None else DEFAULT_SHAPE
-    if len(shape) != 3 or shape[0] not in (1, 3):
-        raise DataError(f"folder datasets need an input shape 1xHxW or 3xHxW, got {'x'.join(map(str, shape))}")
+    if input_shape is not None and (len(input_shape) != 3 or input_shape[0] not in (1, 3)):
+        raise DataError(f"folder datasets need an input shape 1xHxW or 3xHxW, got {'x'.join(map(str, input_shape))}")
     split_dirs = (root / "train").is_dir() and (root / "test").is_dir()
     train_scan = scan(root / "train" if split_dirs else root)
     classes = tuple(train_scan)
     index = {name: i for i, name in enumerate(classes)}
     train_files = [(f, index[name]) for name, files in train_scan.items() for f in files]
+    notes: list[str] = []
+    if input_shape is not None:
+        shape = tuple(input_shape)
+    else:  # the data's own channels and a size chosen from it (cnnkit.data.natural_shape)
+        chosen = natural_shape([f for f, _ in train_files])
+        shape = chosen.shape
+        notes.append(chosen.note)
     test = None
     if split_dirs:
         test_scan = scan(root / "test")
@@ -124,7 +131,6 @@ def load(path: str | Path, *, input_shape: tuple[int, ...] | None = None, skip_b
         test_files = [(f, index[name]) for name, files in test_scan.items() for f in files]
         test = _files(test_files, shape)
     train = _files(train_files, shape)
-    notes: list[str] = []
     if skip_bad:
         train, bad = _drop_unreadable(root, train, classes)
         if test is not None:

@@ -105,8 +105,8 @@ _ENTRIES: dict[str, tuple[DatasetEntry, Loader]] = {
 
 FOLDER_ENTRY = DatasetEntry(
     "folder:PATH", "your own images, one sub-folder per class (any size and colour mode)",
-    "image", (3, 64, 64), 0, "your folder",
-)  # fmt: skip
+    "image", (), 0, "your folder",
+)  # fmt: skip  (input shape (): chosen from the images, cnnkit.data.natural_shape)
 
 
 def list_datasets() -> list[DatasetEntry]:

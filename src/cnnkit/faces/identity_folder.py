@@ -23,11 +23,9 @@ import torch
 from cnnkit.data.convert import check_fits
 from cnnkit.data.folder import FolderTerms, is_image_file, scan
 from cnnkit.data.images import load_image
+from cnnkit.data.natural_shape import NaturalShape, natural_shape
 from cnnkit.errors import DataError
 from cnnkit.faces.identities import IdentitySet
-
-DEFAULT_SHAPE = (3, 64, 64)
-
 
 IDENTITY_FOLDER = FolderTerms(
     "identity", "one sub-folder of images per identity",
@@ -42,12 +40,19 @@ def scan_identities(root: Path) -> dict[str, list[Path]]:
     return scan(root, IDENTITY_FOLDER)
 
 
+def natural_identity_shape(path: str | Path) -> NaturalShape:
+    """The shape :mod:`cnnkit.data.natural_shape` chooses for the images of an identity folder."""
+    found = scan_identities(Path(path).expanduser())
+    return natural_shape([f for files in found.values() for f in files], option="--image-size")
+
+
 def load_identity_folder(
-    path: str | Path, *, input_shape: tuple[int, int, int] = DEFAULT_SHAPE, require_pairs: bool = False
+    path: str | Path, *, input_shape: tuple[int, int, int] | None = None, require_pairs: bool = False
 ) -> IdentitySet:
     """Read every image under ``path`` (see the module docstring) into an IdentitySet.
 
-    input_shape: (C, H, W) every image is converted to, C in {1, 3}.
+    input_shape: (C, H, W) every image is converted to, C in {1, 3}; None: the one
+    :func:`natural_identity_shape` chooses from the images (said in a note).
     require_pairs: refuse identities with a single image (DataError naming the first).
     Names are the folder names; ``paths`` holds each image's file; rows are grouped by
     identity in name order, files in name order within an identity.
@@ -55,6 +60,10 @@ def load_identity_folder(
     root = Path(path).expanduser()
     found = scan_identities(root)
     where = f"folder:{root}"
+    chosen = None
+    if input_shape is None:
+        chosen = natural_shape([f for files in found.values() for f in files], option="--image-size")
+        input_shape = chosen.shape
     single = [name for name, files in found.items() if len(files) == 1]
     if single and require_pairs:
         raise DataError(
@@ -76,6 +85,8 @@ def load_identity_folder(
             identities[len(paths)] = k
             paths.append(str(file))
     notes = [f"read {total} images of {len(found)} identities from {root} as {'x'.join(map(str, input_shape))}"]
+    if chosen is not None:
+        notes.append(chosen.note)
     loose = [p for p in root.iterdir() if is_image_file(p)]
     if loose:
         notes.append(f"{len(loose)} image files directly in {root} are ignored: they are in no identity folder")

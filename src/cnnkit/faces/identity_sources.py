@@ -191,7 +191,7 @@ def load_identities(
 ) -> IdentitySet:
     """Load an identity dataset by name (see the module docstring) as uint8 (N, C, H, W).
 
-    image_size: H (square) or (H, W); default: native for class datasets and lfw, 64 for folders.
+    image_size: H (square) or (H, W); default: native for class datasets and lfw; for folders, cnnkit.data.natural_shape (their own channels, the median shorter side up to 128).
     channels: 1 or 3; default: native for class datasets, 3 for folders, 1 for lfw.
     classes: class indices (or selector text) for class datasets, instead of ``name:SEL``.
     split: "train" or "test" images of a class dataset.
@@ -207,7 +207,7 @@ def load_identities(
     lfw_only = {"min_faces_per_person": min_faces_per_person, "resize": resize, "data_home": data_home}
     given_lfw = [key for key, value in lfw_only.items() if value is not None]
     if text.strip().lower().startswith(FOLDER_PREFIX):
-        from cnnkit.faces.identity_folder import DEFAULT_SHAPE, load_identity_folder
+        from cnnkit.faces.identity_folder import load_identity_folder, natural_identity_shape
 
         path = text.strip()[len(FOLDER_PREFIX) :].strip()
         if not path:
@@ -217,9 +217,10 @@ def load_identities(
                 raise DataError(f"{key}= does not apply to folder: sources; leave it out")
         if split != "train":
             raise DataError("split='test' applies to class datasets; split a folder with split_identities or split_within")
-        data = load_identity_folder(
-            path, input_shape=_shape(image_size, channels, DEFAULT_SHAPE), require_pairs=require_pairs
-        )
+        shape = None  # nothing given: the data's own channels and a size chosen from it (a note says which)
+        if image_size is not None or channels is not None:
+            shape = _shape(image_size, channels, natural_identity_shape(path).shape)
+        data = load_identity_folder(path, input_shape=shape, require_pairs=require_pairs)
     else:
         name, selector = _split_text(text)
         _check_name(name, text)
