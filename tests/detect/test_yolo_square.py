@@ -44,6 +44,18 @@ def test_landscape_first_image_gives_square_letterboxed_images(tmp_path: Path) -
     assert any("60x60" in n and "square" in n and "--image-size" in n for n in splits.train.notes)
 
 
+def test_the_square_side_is_the_median_longer_side_capped_like_every_folder(tmp_path: Path) -> None:
+    from cnnkit.data.natural_shape import MAX_SIDE
+
+    root = _folder(tmp_path / "set", [(40, 30), (60, 50), (50, 20), (80, 70), (300, 200)])  # longer sides 40 .. 300
+    splits = resolve_data(f"yolo:{root}", DataOptions(val_fraction=0.2, test_fraction=0.2))
+    assert splits.train.image_size == (60, 60)  # the median of 40, 50, 60, 80, 300 (before: the first image's 40)
+    assert splits.train.images.shape[1] == 1  # grey files stay grey
+    assert any("the median longer side, 60 px" in n and "--image-size" in n for n in splits.train.notes)
+    big = _folder(tmp_path / "big", [(640, 480)] * 3)
+    assert resolve_data(f"yolo:{big}", DataOptions(val_fraction=0.34, test_fraction=0.34)).train.image_size == (MAX_SIDE,) * 2
+
+
 def test_images_without_label_file_are_counted_once(tmp_path: Path, run_cli: Cli) -> None:
     root = _folder(tmp_path / "set", [(40, 40)] * 8, unlabelled=3)
     code, out, err = run_cli(["detect", "train", SPEC, "--data", f"yolo:{root}", "--epochs", "1", "--anchors", "1",

@@ -46,7 +46,7 @@ def register(group: typer.Typer) -> None:
         test_scenes: int = typer.Option(500, "--test-scenes", min=1, help="Generated test scenes."),
         canvas: int = typer.Option(96, "--canvas", min=16, help="Side of a generated scene in pixels."),
         image_size: int | None = typer.Option(None, "--image-size", min=8,
-                                                 help="Side to letterbox yolo:/coco: images to [default: the first image's]."),
+                                                 help="Side to letterbox yolo:/coco: images to [default: their median longer side, at most 128]."),
         val_fraction: float = typer.Option(0.1, "--val-fraction", help="Share of an unsplit yolo:/coco: set for val."),
         test_fraction: float = typer.Option(0.1, "--test-fraction", help="Share of an unsplit yolo:/coco: set for test."),
         seed: int = typer.Option(0, "--seed", help="Seed for scenes, splits, anchors, initialization and batches."),

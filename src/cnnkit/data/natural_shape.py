@@ -6,9 +6,11 @@ or ``coco:PATH``):
 
 - **channels**: 1 when every sampled image is greyscale (Pillow modes ``1``, ``L``, ``LA``,
   ``I``, ``I;16``, ``F``), else 3 (colour; an alpha channel is dropped);
-- **size**: a square whose side is the median of the sampled images' shorter sides, at
-  most :data:`MAX_SIDE` pixels (a size a 2-core CPU trains at in minutes; larger photos are
-  scaled down). 28x28 digits stay 28x28, 250x250 LFW faces become 128x128.
+- **size**: a square whose side is the median of the sampled images' shorter sides (the
+  side a cover-resize and centre crop keeps whole; for a letterbox, which keeps the longer
+  side whole, the longer sides: ``keep="longer"``), at most :data:`MAX_SIDE` pixels (a size
+  a 2-core CPU trains at in minutes; larger photos are scaled down). 28x28 digits stay
+  28x28, 250x250 LFW faces become 128x128.
 
 Each command's own option overrides it (``--input CxHxW``, ``--image-size N``). At most
 :data:`SAMPLE` files are looked at, spread evenly over the list, and only their headers are
@@ -39,7 +41,9 @@ class NaturalShape:
     note: str
 
 
-def natural_shape(paths: Sequence[Path], *, max_side: int = MAX_SIDE, option: str = "--input") -> NaturalShape:
+def natural_shape(
+    paths: Sequence[Path], *, max_side: int = MAX_SIDE, option: str = "--input", keep: str = "shorter"
+) -> NaturalShape:
     """The (C, S, S) shape for images ``paths`` by the rule above; ``option`` is the flag that
     overrides it, named in the note. Files Pillow cannot open are skipped (the loader reports
     them); with none readable the result is 3 x ``max_side`` x ``max_side``."""
@@ -51,7 +55,7 @@ def natural_shape(paths: Sequence[Path], *, max_side: int = MAX_SIDE, option: st
     for path in list(paths)[::step][:SAMPLE]:
         try:
             with Image.open(path) as image:
-                sides.append(min(image.size))
+                sides.append(min(image.size) if keep == "shorter" else max(image.size))
                 grey = grey and image.mode in GREY_MODES
         except (OSError, UnidentifiedImageError, ValueError):
             continue
@@ -61,7 +65,7 @@ def natural_shape(paths: Sequence[Path], *, max_side: int = MAX_SIDE, option: st
     side = max(1, min(median, max_side))
     channels = 1 if grey else 3
     colour = "grey" if grey else "colour"
-    how = f"the median shorter side, {median} px" + (f", capped at {max_side}" if median > max_side else "")
+    how = f"the median {keep} side, {median} px" + (f", capped at {max_side}" if median > max_side else "")
     return NaturalShape(
         (channels, side, side),
         f"images as {channels}x{side}x{side} ({colour}; {how}, of {len(sides)} images); {option} to choose another",

@@ -8,7 +8,8 @@ came from; ``assemble_set`` loads, resizes and stacks the images into one
 :func:`cnnkit.data.images.write_png`.
 
 Resizing: every image becomes ``image_size`` (default: the first image's size; with
-``square=True``, as the detector needs, a square of the first image's longer side). ``resize=
+``square=True``, as the detector needs, the square :mod:`cnnkit.data.natural_shape` chooses
+for a letterbox: the median longer side, at most 128). ``resize=
 "letterbox"`` (default) scales it to fit, keeping its aspect ratio, and centres it on
 black; ``"stretch"`` resizes width and height independently. Boxes and keypoints follow.
 Boxes may poke out of the image by up to ``tolerance`` pixels (then they are clipped);
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from cnnkit.data.natural_shape import natural_shape
 from cnnkit.detect.sample import DetectionSet, Targets
 from cnnkit.errors import DataError
 
@@ -108,8 +110,11 @@ def assemble_set(raws: list[RawImage], classes: tuple[str, ...], landmark_names:
         raise DataError(
             f"resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}"
         )
-    if image_size is None and square:
-        out_h = out_w = max(raws[0].height, raws[0].width)
+    chosen = None
+    if image_size is None and square:  # the rule of every user folder, for a letterbox (cnnkit.data.natural_shape)
+        chosen = natural_shape([r.path for r in raws], option="--image-size", keep="longer")
+        out_h = out_w = chosen.shape[1]
+        channels = chosen.shape[0] if channels is None else channels
     elif image_size is None:
         out_h, out_w = raws[0].height, raws[0].width
     else:
@@ -151,10 +156,7 @@ def assemble_set(raws: list[RawImage], classes: tuple[str, ...], landmark_names:
                                points * scale + offset if landmark_names else None))  # fmt: skip
     how = f"{len(raws)} images {resize}-resized to {out_h}x{out_w}"
     how += ", centred on black" if resize == "letterbox" else ""
-    if image_size is None and square and raws[0].height != raws[0].width:
-        how += (f" (a square of the first image's longer side, as the detector needs; "
-                "--image-size sets the side)")
-    notes = [how]
+    notes = [how] if chosen is None else [f"{how}: {chosen.note} (the detector needs a square)"]
     return DetectionSet(images, targets, classes, landmark_names, source, notes)
 
 

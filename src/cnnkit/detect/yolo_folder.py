@@ -197,7 +197,7 @@ def read_yolo(
     """A YOLO-layout folder -> DetectionSet of uint8 (N, C, H, W) images and xyxy pixel boxes.
 
     image_size: (H, W) or a side; None keeps the first image's size, or with ``square`` makes
-    a square of its longer side. channels: 1 or 3; None picks 1 when every image is
+    the square of :mod:`cnnkit.data.natural_shape` (the median longer side, at most 128). channels: 1 or 3; None picks 1 when every image is
     greyscale, else 3. tolerance: pixels a box may overhang.
     """
     base = Path(root).expanduser()
