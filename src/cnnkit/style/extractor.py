@@ -153,6 +153,10 @@ class FeatureExtractor:
             return self.layers.aliases[text]
         if text and text in self._modules:
             return text
+        if text and any(n.endswith("." + text) for n in self._modules):  # a unique ending, as everywhere
+            from cnnkit.names import resolve_layer
+
+            return resolve_layer(text, self._modules, where=self.name, listing="`cnnkit interpret layers`")
         choices = [*self.layers.aliases, *(n for n in self._modules if n)]
         names = list(self.layers.aliases)
         shown = ", ".join(names) if len(names) <= 20 else ", ".join(names[:20]) + ", ..."
