@@ -79,3 +79,21 @@ def test_a_trunk_too_coarse_for_the_images_fails_before_loading(tmp_path: Path, 
                       "--out", tmp_path / "run"])
     assert "too coarse" in line and "12x12" in line
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_keeps_its_folder_absolute_and_says_when_it_moved(tmp_path: Path, run_cli: Cli, cli_error: Error,
+                                                                 monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    _folder(tmp_path / "set", [(40, 40)] * 8)
+    code, _, err = run_cli(["detect", "train", SPEC, "--data", "yolo:set", "--epochs", "1", "--anchors", "1",
+                            "--batch-size", "4", "--out", "run"])
+    assert code == 0, err
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["data"] == f"yolo:{tmp_path / 'set'}"
+    monkeypatch.chdir(tmp_path.parent)  # another directory: the run still finds its data
+    code, out, err = run_cli(["detect", "eval", tmp_path / "run", "--json"])
+    assert code == 0, err
+    (tmp_path / "set").rename(tmp_path / "moved")
+    line = cli_error(["detect", "eval", tmp_path / "run"])
+    assert f"was at {tmp_path / 'set'}, which is not there any more" in line and "--data yolo:NEW_PATH" in line

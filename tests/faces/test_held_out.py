@@ -150,3 +150,22 @@ def test_held_out_view_renumbers_pairs_to_the_same_images() -> None:
         held_out_view(data, {"a", "b", "c"})
     assert held_out_view(data, {"b"}, keep={"a", "d"})[0].names == ("a", "d")
 
+
+
+def test_a_moved_run_works_and_moved_data_is_named(people_run: tuple[Path, Path], tmp_path: Path, run_cli: Cli,
+                                                   cli_error: Error) -> None:
+    import shutil
+
+    folder, run = people_run
+    assert json.loads((run / "config.json").read_text())["test_source"] == f"folder:{folder}"
+    copy = tmp_path / "copied-run"
+    shutil.copytree(run, copy)  # a run copied elsewhere scores as the original does
+    assert _eval(run_cli, copy)["auc"] == _eval(run_cli, run)["auc"]
+    moved = tmp_path / "moved-people"
+    shutil.copytree(folder, moved)
+    shutil.rmtree(folder)
+    try:
+        line = cli_error(["faces", "eval", copy])
+        assert f"was at {folder}, which is not there any more" in line and "--data folder:NEW_PATH" in line
+    finally:
+        shutil.copytree(moved, folder)  # the module's other tests use it

@@ -137,6 +137,10 @@ def register(group: typer.Typer) -> None:
         source = data or loaded.config.get("data")
         if not source:
             raise CnnkitError(f"{run}/config.json does not name the training data; give --data")
+        if not data:  # the run's own data: say so plainly when its folder has moved
+            from cnnkit.data.reference import check_reference
+
+            check_reference(source, run=run)
         options = DataOptions.from_dict(loaded.config.get("data_options", {}))
         if options.image_size is None and not source.startswith("scenes"):
             options = DataOptions.from_dict({**options.to_dict(), "image_size": loaded.metadata.image_size[0]})

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,9 @@ def train_run(out: str | Path, settings: TrainSettings, *, log: Callable[[str], 
     if settings.epochs < 1 or settings.batch_size < 1 or settings.anchors < 1:
         raise CnnkitError("epochs, batch size and anchors must be at least 1; fix the options")
     check_settings_numbers(settings)
+    from cnnkit.data.reference import absolute_reference
+
+    settings = replace(settings, data=absolute_reference(settings.data))  # the run works from anywhere
     device = choose_device(settings.device)  # an unavailable device fails before any work
     backbone = read_spec_text(settings.backbone) if looks_like_spec(settings.backbone) else settings.backbone
     if not looks_like_spec(backbone):

@@ -40,6 +40,10 @@ def eval_run(run: str | Path, *, data: str | None = None, pairs_file: str | Path
     source = data or config.get("test_source")
     if not source:
         raise CnnkitError(f"{run}/config.json names no test data; give --data")
+    if not data:  # the run's own data: say so plainly when its folder has moved
+        from cnnkit.data.reference import check_reference
+
+        check_reference(source, run=run)
     c, h, w = loaded.metadata.input_shape
     split = "test" if is_class_source(source) else "train"
     sample = {}

@@ -250,6 +250,10 @@ def train_run(out: str | Path, settings: FaceTrainSettings, *, log: Callable[[st
     from cnnkit.train.device import choose_device, torch_threads
 
     check_settings_numbers(settings)
+    from cnnkit.data.reference import absolute_reference
+
+    settings = replace(settings, data=absolute_reference(settings.data),  # the run works from anywhere
+                       test_data=absolute_reference(settings.test_data) if settings.test_data else None)
     device = choose_device(settings.device)  # an unavailable device fails before any work
     settings = spelled(settings)  # semi-hard, Batch_Hard ... -> the canonical choices
     if settings.pairs < 1 or not 0 < settings.val_fraction < 1:
