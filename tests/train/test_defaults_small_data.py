@@ -8,7 +8,7 @@ import math
 
 import pytest
 from cnnkit.train.config import PRESETS, TrainConfig
-from cnnkit.train.prepare import MIN_STEPS_PER_EPOCH, fit_batch_to_data, load_splits
+from cnnkit.train.prepare import MIN_BATCH, MIN_STEPS_PER_EPOCH, fit_batch_to_data, load_splits
 from cnnkit.train.report import chance_note
 from cnnkit.train.trainer import train
 
@@ -18,7 +18,9 @@ from cnnkit.train.trainer import train
 def test_a_small_training_set_gets_a_batch_with_several_steps_an_epoch(train_size: int, world: int) -> None:
     config = TrainConfig.from_preset("fast")
     adapted, note = fit_batch_to_data(config, train_size, world)
-    assert train_size // adapted.batch_size >= MIN_STEPS_PER_EPOCH  # the loop drops the last partial batch
+    # the loop drops the last partial batch; the batch never goes below MIN_BATCH (batch norm)
+    assert train_size // adapted.batch_size >= min(MIN_STEPS_PER_EPOCH, train_size // MIN_BATCH)
+    assert adapted.batch_size >= MIN_BATCH
     assert adapted.batch_size % world == 0
     assert adapted.lr == pytest.approx(PRESETS["fast"]["lr"] * adapted.batch_size / PRESETS["fast"]["batch_size"])
     assert note is not None and f"batch size 512 -> {adapted.batch_size}" in note and f"lr 0.4 -> " in note

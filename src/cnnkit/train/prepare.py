@@ -23,6 +23,9 @@ from cnnkit.train.config import TrainConfig
 # A batch of a whole small set gives one optimizer step an epoch, and a few epochs of that
 # learn nothing; the batch shrinks so that every epoch takes at least this many steps.
 MIN_STEPS_PER_EPOCH = 16
+# ... but not below this many samples a step: batch norm needs a few samples to normalize over,
+# and a tiny set (43 images) then takes 5 steps of 8 rather than 21 of 2.
+MIN_BATCH = 8
 
 
 def derive_seed(seed: int, *parts: object) -> int:
@@ -74,13 +77,14 @@ def load_splits(config: TrainConfig, model: str | nn.Module) -> Splits:
 
 def fit_batch_to_data(config: TrainConfig, train_size: int, world: int = 1) -> tuple[TrainConfig, str | None]:
     """``config`` with a batch small enough for ``MIN_STEPS_PER_EPOCH`` steps an epoch over
-    ``train_size`` samples (a multiple of ``world``, the DDP process count), and a note
-    saying what changed; ``(config, None)`` when the batch already fits.
+    ``train_size`` samples, but at least ``MIN_BATCH`` (a multiple of ``world``, the DDP
+    process count), and a note saying what changed; ``(config, None)`` when the batch
+    already fits.
 
     The learning rate follows the batch linearly unless the user chose it
     (:meth:`TrainConfig.replace` and ``lr_reference_batch``).
     """
-    fitting = max(world, train_size // MIN_STEPS_PER_EPOCH // world * world)
+    fitting = max(world, train_size // MIN_STEPS_PER_EPOCH // world * world, min(MIN_BATCH, train_size) // world * world)
     if config.batch_size <= fitting:
         return config, None
     adapted = config.replace(batch_size=fitting)
