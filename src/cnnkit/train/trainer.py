@@ -352,7 +352,7 @@ def _train(
     use_tta = config.tta_flip and info.flip_ok and info.kind == "image"
     note = _tta_note(config, info, tta_asked) if test is not None else None
     if note:
-        runner.progress.message(note)
+        runner.progress.message(f"note: {note}")
     test_tta = evaluate(eval_model, splits.test, info, tta_flip=True, **kw) if test and use_tta else None
     final = test_tta or test
     warning = None
