@@ -1,5 +1,5 @@
 """The same --seed gives the same detector and localizer: initial weights come from an explicit
-torch.Generator (cnnkit.detect.seeded_init), never from torch's global generator."""
+torch.Generator (cnnkit.nn.seeded_init), never from torch's global generator."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from cnnkit.detect.seeded_init import init_from_generator
+from cnnkit.nn.seeded_init import init_from_generator
 from cnnkit.detect.yolo_model import build_yolo
 from cnnkit.errors import ModelError
 

@@ -266,7 +266,7 @@ def build_localizer(
 
     The trunk must turn (1, in_channels, H, W) images into a (1, C, h, w) feature map.
     ``generator``: draw every initial weight from it
-    (:func:`cnnkit.detect.seeded_init.init_from_generator`), so the same seed gives the same
+    (:func:`cnnkit.nn.seeded_init.init_from_generator`), so the same seed gives the same
     model; None keeps the layers' own initialization (torch's global generator).
     """
     what = name_or_spec if isinstance(name_or_spec, str) else type(name_or_spec).__name__
@@ -288,7 +288,7 @@ def build_localizer(
     model = Localizer(trunk, trunk_channels=int(out.shape[1]), trunk_grid=(int(out.shape[2]), int(out.shape[3])),
                       num_classes=num_classes, num_landmarks=num_landmarks, in_channels=in_channels, hidden=hidden)
     if generator is not None:
-        from cnnkit.detect.seeded_init import init_from_generator
+        from cnnkit.nn.seeded_init import init_from_generator
 
         init_from_generator(model, generator)
     return model

@@ -220,7 +220,7 @@ def build_yolo(
     square and at least 2x2. ``grid`` (optional) asks for a coarser S: when the trunk's grid
     is a multiple k of it, a 3x3 convolution with stride k (+ BN + ReLU) is added.
     ``generator``: draw every initial weight from it
-    (:func:`cnnkit.detect.seeded_init.init_from_generator`), so the same seed gives the same
+    (:func:`cnnkit.nn.seeded_init.init_from_generator`), so the same seed gives the same
     detector; None keeps the layers' own initialization (torch's global generator).
     """
     what = name_or_spec if isinstance(name_or_spec, str) else type(name_or_spec).__name__
@@ -249,7 +249,7 @@ def build_yolo(
         head_width=head_width, in_channels=in_channels,
     )
     if generator is not None:
-        from cnnkit.detect.seeded_init import init_from_generator
+        from cnnkit.nn.seeded_init import init_from_generator
 
         init_from_generator(detector, generator)
         detector.set_objectness_prior()

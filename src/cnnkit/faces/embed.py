@@ -121,7 +121,7 @@ def build_embedder(
     """An :class:`EmbeddingNet` on the ``.features`` trunk of a zoo name, a spec or a module.
 
     With ``generator`` (a CPU generator) every parameter is drawn from it
-    (:func:`cnnkit.detect.seeded_init.init_from_generator`: PyTorch's default scheme), so
+    (:func:`cnnkit.nn.seeded_init.init_from_generator`: PyTorch's default scheme), so
     the same seed builds the same weights; without one, the builders' own initialization
     (torch's global random state).
 
@@ -149,7 +149,7 @@ def build_embedder(
         )
     net = EmbeddingNet(trunk, trunk_channels=int(out.shape[1]), dim=dim, dropout=dropout, in_channels=in_channels)
     if generator is not None:
-        from cnnkit.detect.seeded_init import init_from_generator  # the one generator-driven init
+        from cnnkit.nn.seeded_init import init_from_generator  # the one generator-driven init
 
         init_from_generator(net, generator)
     return net
