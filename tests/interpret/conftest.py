@@ -36,3 +36,4 @@ def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def digits_subject(digits_run: Path) -> Subject:
     """The run opened on the CPU (shared: do not modify the model)."""
     return open_subject(digits_run, device="cpu")
+

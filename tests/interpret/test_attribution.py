@@ -18,18 +18,13 @@ from cnnkit.interpret.attribution import (
 )
 from cnnkit.interpret.layers import capture
 from cnnkit.interpret.saliency_plot import saliency_figure
+from rgb_subject import small_rgb_subject
+
 from cnnkit.interpret.subject import Subject, conv_layer_names, subject_from_model
 
 
 def _small_subject() -> Subject:
-    """A seeded random RGB 8x8 classifier with a non-trivial normalization."""
-    torch.manual_seed(0)
-    model = nn.Sequential(
-        nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(6, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4),
-    )
-    info = DatasetInfo("tiny", "image", (3, 8, 8), ("a", "b", "c", "d"), (0.4, 0.5, 0.6), (0.2, 0.25, 0.3))
-    return subject_from_model(model, info, name="tiny")
+    return small_rgb_subject()
 
 
 def _image(seed: int = 1, shape: tuple[int, ...] = (3, 8, 8)) -> torch.Tensor:

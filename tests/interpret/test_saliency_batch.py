@@ -12,17 +12,13 @@ from cnnkit.data.tensordata import DatasetInfo
 from cnnkit.interpret.attribution import METHODS, default_gradcam_layer, saliency, saliency_maps
 from cnnkit.interpret.baselines import blur_sigma, resolve_baseline
 from cnnkit.interpret.saliency_plot import method_title, short_name
+from rgb_subject import small_rgb_subject
+
 from cnnkit.interpret.subject import Subject, subject_from_model
 
 
 def _rgb_subject() -> Subject:
-    torch.manual_seed(0)
-    model = nn.Sequential(
-        nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(6, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4),
-    )
-    info = DatasetInfo("tiny", "image", (3, 8, 8), ("a", "b", "c", "d"), (0.4, 0.5, 0.6), (0.2, 0.25, 0.3))
-    return subject_from_model(model, info, name="tiny")
+    return small_rgb_subject()
 
 
 def _images(n: int = 3, shape: tuple[int, ...] = (3, 8, 8)) -> torch.Tensor:
