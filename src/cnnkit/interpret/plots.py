@@ -49,24 +49,6 @@ def show_image(ax: Any, pixels: Tensor, *, title: str | None = None) -> Any:
     return shown
 
 
-def show_heat(ax: Any, pixels: Tensor, heat: Tensor, *, alpha: float = 0.55, cmap: str = HEAT,
-              signed: bool = False, title: str | None = None) -> Any:
-    """The image in grey with ``heat`` (H, W) laid over it; returns the heat's artist (for a
-    colour bar). ``signed`` centres a diverging map on zero, else the map spans 0..max."""
-    grey = pixels.detach().float().mean(0, keepdim=True)  # colour would fight the heat map
-    show_image(ax, grey)
-    values = heat.detach().float().cpu().numpy()
-    if signed:
-        limit = float(np.abs(values).max()) or 1.0
-        artist = ax.imshow(values, cmap=DIVERGING, vmin=-limit, vmax=limit, alpha=alpha, interpolation="bilinear")
-    else:
-        top = float(values.max()) or 1.0
-        artist = ax.imshow(values, cmap=cmap, vmin=0, vmax=top, alpha=alpha, interpolation="bilinear")
-    if title:
-        ax.set_title(title, fontsize=9)
-    return artist
-
-
 def grid_shape(count: int, *, max_cols: int = 8) -> tuple[int, int]:
     """(rows, cols) for ``count`` tiles: near square, at most ``max_cols`` wide."""
     cols = min(max_cols, max(1, math.ceil(math.sqrt(count))))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from cnnkit.errors import ModelError, did_you_mean
@@ -32,7 +32,6 @@ class Entry(Generic[T]):
     input_shape: tuple[int, ...]
     family: str = ""
     torchvision_name: str | None = None  # the torchvision builder with the same architecture
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def accepted_arguments(self) -> list[str]:
         params = inspect.signature(self.builder).parameters.values()
