@@ -10,6 +10,16 @@ import torch
 torch.set_num_threads(1)  # pytest-xdist runs one worker per core; avoid oversubscription
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``cuda`` are skipped, with the reason, where no CUDA GPU is visible."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (run benchmarks/gpu_suite.sh on one)")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[[list[object]], tuple[int, str, str]]:
     """Call the real entry point (cnnkit.cli.app.main) and return (exit code, stdout, stderr)."""
