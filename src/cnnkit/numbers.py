@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from cnnkit.errors import CnnkitError
+from cnnkit.errors import ConfigError
 
 
 def check_range(
@@ -21,8 +21,12 @@ def check_range(
     integer: bool = False,
     strict: bool = False,
 ) -> None:
-    """CnnkitError naming ``name`` unless ``value`` is a finite number (a whole one when
-    ``integer``) >= ``low`` (> when ``strict``) and <= ``high`` (when given)."""
+    """ConfigError unless ``value`` is a finite number (a whole one when ``integer``) >=
+    ``low`` (> when ``strict``) and <= ``high`` (when given).
+
+    ``name`` is the setting's Python name (``step_size``; a flag such as ``--step-size`` is
+    read as that name): the message names the parameter, and the CLI shows it as the flag
+    the user typed (cnnkit.cli.app)."""
     kind = int if integer else (int, float)
     ok = isinstance(value, kind) and not isinstance(value, bool)
     if ok:
@@ -33,4 +37,5 @@ def check_range(
         if high is not None:
             bound += f" and <= {high}"
         what = "a whole number" if integer else "a finite number"
-        raise CnnkitError(f"{name} must be {what} {bound}, got {value!r}")
+        parameter = name.lstrip("-").replace("-", "_")
+        raise ConfigError(f"{parameter} must be {what} {bound}, got {value!r}", parameter=parameter)

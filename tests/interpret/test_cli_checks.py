@@ -126,12 +126,12 @@ def test_library_checks_match_the_cli(digits_subject: Subject) -> None:
     for settings in ({"octave_scale": math.nan}, {"lr": math.inf}, {"steps": 0}):
         with pytest.raises(CnnkitError, match="must be"):
             dream(digits_subject, pixels, layer="features.relu2", **settings)
-    with pytest.raises(CnnkitError, match="--size"):
+    with pytest.raises(CnnkitError, match="^size must be"):
         load_dream_image(digits_subject, "test:0", size=0)
     for lr in (math.inf, math.nan, 0.0):
         with pytest.raises(CnnkitError, match="lr must be"):
             make_settings(lr=lr)
-    with pytest.raises(CnnkitError, match="--step-size"):
+    with pytest.raises(CnnkitError, match="^step_size must be"):
         pgd(digits_subject, pixels, 0, eps=8, step_size=0)
 
 

@@ -72,7 +72,7 @@ def test_dream_errors(digits_subject: Subject) -> None:
         dream(subject, torch.rand(1, 1, 12, 12), layer="features.relu7")
     with pytest.raises(CnnkitError, match=r"shape \(N, 1, H, W\)"):
         dream(subject, torch.rand(1, 3, 12, 12), layer="features.relu1")
-    with pytest.raises(CnnkitError, match="octave-scale must be a finite number > 1"):
+    with pytest.raises(CnnkitError, match="octave_scale must be a finite number > 1"):
         dream(subject, torch.rand(1, 1, 12, 12), layer="features.relu1", octave_scale=1.0)
     # a flatten + linear head needs the model's 16x16; the features do not
     big = torch.rand(1, 1, 40, 40)

@@ -34,7 +34,7 @@ def test_explicit_lr_zero_is_an_error_and_none_means_the_default(tiny: FeatureEx
     from cnnkit.style.transfer import ADAM_LR
 
     args = (pictures["content"], pictures["style"])
-    with pytest.raises(CnnkitError, match="--lr must be a finite number > 0, got 0"):
+    with pytest.raises(CnnkitError, match="^lr must be a finite number > 0, got 0"):
         style_transfer(*args, extractor=tiny, size=24, steps=1, lr=0.0)
     assert style_transfer(*args, extractor=tiny, size=24, steps=1).settings["lr"] == 1.0
     assert style_transfer(*args, extractor=tiny, size=24, steps=1, optimizer="adam").settings["lr"] == ADAM_LR
