@@ -16,11 +16,11 @@ from cnnkit.interpret.attribution import (
     occlusion_window,
     saliency,
 )
-from cnnkit.interpret.layers import capture
 from cnnkit.interpret.saliency_plot import saliency_figure
 from rgb_subject import small_rgb_subject
 
 from cnnkit.interpret.subject import Subject, conv_layer_names, subject_from_model
+from cnnkit.nn.capture import capture
 
 
 def _small_subject() -> Subject:

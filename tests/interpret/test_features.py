@@ -26,9 +26,9 @@ from cnnkit.interpret.features import (
     resolve_layers,
     top_channels,
 )
-from cnnkit.interpret.layers import capture
 from cnnkit.interpret.subject import Subject, open_subject, subject_from_model
 from cnnkit.nn.base import CnnModel
+from cnnkit.nn.capture import capture
 
 runner = CliRunner()
 INFO = DatasetInfo("tiny", "image", (1, 8, 8), ("a", "b", "c"), (0.3,), (0.2,))
@@ -129,9 +129,9 @@ def test_a_shared_module_is_recorded_at_its_first_call() -> None:
     assert list(maps) == ["features.relu", "features.conv2"]
     x = subject.to_input(image(3))
     torch.testing.assert_close(maps["features.relu"], torch.relu(f.conv1(x))[0])
-    # the reference hook helper keeps the last call instead: a different tensor
-    _, last = capture(subject.model, {"r": f.relu}, x)
-    assert last["r"].shape == (1, 2, 8, 8)
+    # the same module's last call is the second ReLU: a different tensor
+    _, last = capture(subject.model, {"r": f.relu}, x, call="last")
+    torch.testing.assert_close(last["r"], torch.relu(f.conv2(torch.relu(f.conv1(x)))))
 
 
 def test_top_channels_by_mean_activation() -> None:

@@ -10,8 +10,9 @@ import torch
 from PIL import Image
 
 from cnnkit.errors import CnnkitError, ShapeError
-from cnnkit.interpret.layers import capture, layer_table
+from cnnkit.interpret.layers import layer_table
 from cnnkit.interpret.subject import Subject, conv_layer_names, open_subject
+from cnnkit.nn.capture import capture
 
 
 def test_trained_fixture_learned(digits_subject: Subject) -> None:
@@ -75,7 +76,7 @@ def test_layer_table_shapes_match_hooks(digits_subject: Subject) -> None:
     rows = {r["name"]: r for r in layer_table(digits_subject)}
     modules = dict(digits_subject.model.named_modules())
     x = torch.zeros(1, 1, 16, 16)
-    _, outs = capture(digits_subject.model, {n: modules[n] for n in rows}, x)
+    _, outs = capture(digits_subject.model, {n: modules[n] for n in rows}, x, call="last")
     for name, row in rows.items():
         assert row["output_shape"] == list(outs[name].shape[1:])
 

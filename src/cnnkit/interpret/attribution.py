@@ -43,8 +43,8 @@ from torch import Tensor
 from cnnkit.errors import CnnkitError, ShapeError
 from cnnkit.train.device import small_work_threads  # one thread for small work
 from cnnkit.interpret.baselines import baseline_pixels, check_baseline, describe_baseline, resolve_baseline
-from cnnkit.interpret.layers import capture
 from cnnkit.interpret.subject import Subject, conv_layer_names
+from cnnkit.nn.capture import capture
 
 METHODS = ("gradient", "smoothgrad", "integrated-gradients", "gradcam", "occlusion")
 SIGNED = {"integrated-gradients", "occlusion"}  # maps with both signs (others are >= 0)
@@ -270,7 +270,8 @@ def _gradcam(subject: Subject, x: Tensor, wanted: int | None, layer: str | None)
         layer = subject.layer_name(layer)  # a unique suffix names it; a bad name: CnnkitError with suggestions
     names = [layer] if layer is not None else _gradcam_candidates(subject)
     x = x.detach().requires_grad_(True)  # the weights are frozen: this puts the layer in the graph
-    logits, outputs = capture(subject.model, {n: modules[n] for n in names}, x)
+    # a module run twice (a shared ReLU) is read at its last call
+    logits, outputs = capture(subject.model, {n: modules[n] for n in names}, x, call="last")
     if layer is None:
         spatial = [n for n in names if n in outputs and outputs[n].dim() == 4 and min(outputs[n].shape[2:]) > 1]
         layer = (spatial or names)[-1]
@@ -311,7 +312,7 @@ def default_gradcam_layer(subject: Subject) -> str:
     names = _gradcam_candidates(subject)
     x = torch.zeros(1, *subject.input_shape, device=subject.device)
     with torch.no_grad():
-        _, outputs = capture(subject.model, {n: modules[n] for n in names}, x)
+        _, outputs = capture(subject.model, {n: modules[n] for n in names}, x, call="last")
     spatial = [n for n in names if n in outputs and outputs[n].dim() == 4 and min(outputs[n].shape[2:]) > 1]
     return (spatial or names)[-1]
 

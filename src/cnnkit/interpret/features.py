@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from cnnkit.errors import CnnkitError, ShapeError
 from cnnkit.interpret.subject import Subject, conv_layer_names
+from cnnkit.nn.capture import capture
 
 ACTIVATIONS: tuple[type[nn.Module], ...] = (
     nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU,
@@ -112,7 +113,7 @@ def feature_maps(subject: Subject, x_stored: Tensor, layers: str | Sequence[str]
     x = subject.check_stored(x_stored)
     if x.shape[0] != 1:
         raise ShapeError(f"feature maps are drawn for one image at a time, got a batch of {x.shape[0]}")
-    first = _first_outputs(subject.model, [b.shown for b in bands], subject.to_input(x))
+    _, first = capture(subject.model, [b.shown for b in bands], subject.to_input(x))  # first calls
     maps: dict[str, Tensor] = {}
     for band in bands:
         out = first.get(band.shown)
@@ -125,28 +126,6 @@ def feature_maps(subject: Subject, x_stored: Tensor, layers: str | Sequence[str]
                              "choose a convolution, activation or pooling layer")
         maps[band.shown] = out[0].detach().float().cpu()
     return maps
-
-
-def _first_outputs(model: nn.Module, names: list[str], x: Tensor) -> dict[str, Tensor]:
-    """One forward pass; for each named module, its output at its *first* call."""
-    modules = dict(model.named_modules())
-    found: dict[str, Tensor] = {}
-    hooks = []
-
-    def make(name: str) -> Any:
-        def hook(_m: nn.Module, _i: Any, out: Any) -> None:
-            if name not in found and isinstance(out, Tensor):
-                found[name] = out
-        return hook
-
-    for name in dict.fromkeys(names):
-        hooks.append(modules[name].register_forward_hook(make(name)))
-    try:
-        model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    return found
 
 
 def top_channels(maps: Tensor, count: int) -> Tensor:

@@ -45,6 +45,7 @@ from cnnkit.interpret import regularize as R
 from cnnkit.interpret.adam import Adam
 from cnnkit.train.device import small_work_threads  # one thread for small work
 from cnnkit.interpret.subject import Subject
+from cnnkit.nn.capture import capture
 from cnnkit.numbers import check_range
 
 PRIORS = ("auto", "data", "pixels")
@@ -115,33 +116,16 @@ class Maximized:
     settings: Settings = field(default_factory=Settings)
 
 
-class _Stop(Exception):
-    """Raised by a hook to end a forward pass once the wanted layer has run."""
-
-
 def layer_output(model: nn.Module, module: nn.Module, x: Tensor) -> Tensor:
     """Run ``model(x)`` only as far as ``module`` and return its output (keeps the graph).
 
     Stopping there means later layers never run: a head that needs a fixed input size
     does not matter for a layer before it.
     """
-    found: list[Tensor] = []
-
-    def hook(_m: nn.Module, _i: Any, out: Any) -> None:
-        if isinstance(out, Tensor):
-            found.append(out)
-            raise _Stop
-
-    handle = module.register_forward_hook(hook)
-    try:
-        model(x)
-    except _Stop:
-        pass
-    finally:
-        handle.remove()
-    if not found:
+    _, found = capture(model, {"layer": module}, x, stop_early=True)
+    if "layer" not in found:
         raise CnnkitError("the chosen layer did not produce a tensor in a forward pass; choose a convolution or activation layer")
-    return found[0]
+    return found["layer"]
 
 
 def layer_channels(subject: Subject, layer: str) -> int:

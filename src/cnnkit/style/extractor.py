@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -31,6 +30,7 @@ from torch import Tensor, nn
 from cnnkit.errors import CnnkitError, ShapeError, did_you_mean
 from cnnkit.interpret.features import conv_feature_layers
 from cnnkit.interpret.subject import Subject
+from cnnkit.nn.capture import capture as nn_capture
 from cnnkit.style.head import is_released
 
 PROBE_SIDE = 128  # the probe pass that groups convolutions into blocks runs at most this size
@@ -40,37 +40,20 @@ MAX_STYLE_LAYERS = 5
 NEW_BLOCK = 0.6
 
 
-class _Stop(Exception):
-    """Raised by a hook once every wanted output is in: the rest of the network is skipped."""
-
-
 def capture(model: nn.Module, modules: dict[str, nn.Module], x: Tensor) -> dict[str, Tensor]:
-    """Run ``model(x)`` until every module in ``modules`` has produced an output and return
-    {name: its first output} (a module called twice, like ResNet's shared ReLU, counts at
-    its first call). Outputs keep their autograd graph."""
-    found: dict[str, Tensor] = {}
-    hooks = []
-    for name, module in modules.items():
-        def hook(_m: nn.Module, _i: Any, out: Any, name: str = name) -> None:
-            if isinstance(out, Tensor) and name not in found:
-                found[name] = out
-                if len(found) == len(modules):
-                    raise _Stop
-        hooks.append(module.register_forward_hook(hook))
+    """{name: first output} of ``modules`` from ``model(x)``, which stops once all are in
+    (:func:`cnnkit.nn.capture.capture`); outputs keep their autograd graph.
+
+    ShapeError when the network cannot run that far on an image of this size.
+    """
     try:
-        model(x)
-    except _Stop:
-        pass
+        return nn_capture(model, modules, x, stop_early=True)[1]
     except RuntimeError as err:  # a layer past a fixed-size part, or an image too small
         size = "x".join(map(str, x.shape[2:]))
         raise ShapeError(
             f"the network cannot run on a {size} image up to the chosen layers ({str(err).splitlines()[0]}); "
             "choose earlier layers or a larger --size"
         ) from None
-    finally:
-        for h in hooks:
-            h.remove()
-    return found
 
 
 @dataclass(frozen=True)
