@@ -13,15 +13,9 @@ from hypothesis import strategies as st
 from PIL import Image
 from torchvision.ops import box_convert
 
-from cnnkit.detect.annotations import (
-    read_coco,
-    read_yolo,
-    write_coco,
-    write_yolo,
-    xyxy_to_yolo,
-    yolo_to_xyxy,
-)
+from cnnkit.detect.coco_json import read_coco, write_coco
 from cnnkit.detect.sample import DetectionSet, Targets
+from cnnkit.detect.yolo_folder import read_yolo, write_yolo, xyxy_to_yolo, yolo_to_xyxy
 from cnnkit.errors import DataError
 
 CLASSES = ("cat", "dog, big", "bird")

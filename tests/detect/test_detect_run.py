@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from cnnkit.detect.annotations import write_coco, write_yolo
+from cnnkit.detect.coco_json import write_coco
 from cnnkit.detect.data import DataOptions, parse_data, resolve_data, split_set
 from cnnkit.detect.run import (
     DetectorMetadata,
@@ -20,6 +20,7 @@ from cnnkit.detect.run import (
 )
 from cnnkit.detect.run_train import letterbox, predict_files
 from cnnkit.detect.sample import DetectionSet, Targets
+from cnnkit.detect.yolo_folder import write_yolo
 from cnnkit.detect.yolo_model import build_yolo
 from cnnkit.errors import DataError, RunError
 from cnnkit.train.run import RunDir

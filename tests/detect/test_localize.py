@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnnkit.data.scenes import LANDMARK_NAMES
+from cnnkit.detect.scene_compose import LANDMARK_NAMES
 from cnnkit.detect.localize import (
     LocalizeLossWeights,
     build_localizer,

@@ -8,15 +8,9 @@ import torch
 from torchvision.ops import box_iou
 
 from cnnkit.data import mnist
-from cnnkit.data.scenes import (
-    ID_OFFSETS,
-    INK_LEVEL,
-    LANDMARK_NAMES,
-    ObjectPool,
-    compose_scenes,
-    make_scene_splits,
-    scene_pools,
-)
+from cnnkit.detect.scene_compose import LANDMARK_NAMES, compose_scenes
+from cnnkit.detect.scene_pools import ID_OFFSETS, INK_LEVEL, ObjectPool, scene_pools
+from cnnkit.detect.scenes import make_scene_splits
 from cnnkit.errors import DataError
 
 pytestmark = pytest.mark.skipif(

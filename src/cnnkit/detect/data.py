@@ -2,15 +2,15 @@
 
 Accepted forms:
 
-- ``scenes``: generated scenes (:func:`cnnkit.data.scenes.make_scene_splits`) of
+- ``scenes``: generated scenes (:func:`cnnkit.detect.scenes.make_scene_splits`) of
   ``scenes`` training, ``val_scenes`` validation and ``test_scenes`` test canvases of side
   ``canvas``; the same ``seed`` gives the same scenes, and the splits never share a source
   object.
-- ``yolo:PATH``: a YOLO-layout folder (:func:`cnnkit.detect.annotations.read_yolo`). When
+- ``yolo:PATH``: a YOLO-layout folder (:func:`cnnkit.detect.yolo_folder.read_yolo`). When
   PATH holds ``train/`` (and ``val/``, optionally ``test/``) sub-folders, each in the YOLO
   layout, those are the splits; otherwise the one folder is split at random (seeded):
   ``val_fraction`` and ``test_fraction`` of the images go to val and test.
-- ``coco:PATH``: a COCO instances json (:func:`cnnkit.detect.annotations.read_coco`), split
+- ``coco:PATH``: a COCO instances json (:func:`cnnkit.detect.coco_json.read_coco`), split
   like a single YOLO folder; or a folder holding ``train.json`` and ``val.json``
   (optionally ``test.json``), each read with the images next to it.
 
@@ -83,7 +83,7 @@ def resolve_data(text: str, options: DataOptions | None = None) -> DetectionSpli
     opts = options or DataOptions()
     kind, path = parse_data(text)
     if kind == "scenes":
-        from cnnkit.data.scenes import make_scene_splits
+        from cnnkit.detect.scenes import make_scene_splits
 
         for name in ("scenes", "val_scenes", "test_scenes"):
             if getattr(opts, name) < 1:
@@ -103,7 +103,8 @@ def resolve_data(text: str, options: DataOptions | None = None) -> DetectionSpli
 
 def _read(kind: str, path: Path, where: Path, size: tuple[int, int] | None,
           channels: int | None = None) -> DetectionSet:
-    from cnnkit.detect.annotations import read_coco, read_yolo
+    from cnnkit.detect.coco_json import read_coco
+    from cnnkit.detect.yolo_folder import read_yolo
 
     if kind == "yolo":
         if not path.is_dir():

@@ -60,9 +60,9 @@ def train_localizer_run(
     """Train a localizer into the new run directory ``out``; returns the held-out figures of
     :func:`cnnkit.detect.localize_fit.evaluate` plus ``seconds`` and ``run``."""
     from cnnkit.atomic import save_figure, write_json, write_text
-    from cnnkit.data.scenes import make_scene_splits
     from cnnkit.detect.localize import build_localizer
     from cnnkit.detect.localize_fit import LocalizeFitConfig, draw_grid, evaluate, fit, save_localizer
+    from cnnkit.detect.scenes import make_scene_splits
     from cnnkit.train.device import check_threads, choose_device, torch_threads
 
     settings.check()

@@ -1,9 +1,9 @@
 """Scene composition: real object images pasted on a cluttered canvas, with their boxes,
-labels and landmarks (what a scene carries: see :mod:`cnnkit.data.scenes`).
+labels and landmarks (what a scene carries: see :mod:`cnnkit.detect.scenes`).
 
-Each object is an ink crop of a pool image (:mod:`cnnkit.data.scene_pools`), resized to a
+Each object is an ink crop of a pool image (:mod:`cnnkit.detect.scene_pools`), resized to a
 random scale and aspect ratio and pasted at a random place over the background of
-:mod:`cnnkit.data.scene_background`, then pixel noise is added. Objects are pasted opaquely
+:mod:`cnnkit.detect.scene_background`, then pixel noise is added. Objects are pasted opaquely
 (mask pixels replace the canvas), later ones over earlier ones; a new object is placed only
 where its box has IoU <= ``max_overlap`` with every earlier box and covers at most
 ``max_cover`` of any of them (so each stays identifiable). All randomness comes from one
@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cnnkit.data.scene_background import paste_fragment, random_backgrounds
-from cnnkit.data.scene_pools import INK_LEVEL, ObjectPool
+from cnnkit.detect.scene_background import paste_fragment, random_backgrounds
+from cnnkit.detect.scene_pools import INK_LEVEL, ObjectPool
 from cnnkit.detect.sample import DetectionSet, Targets
 from cnnkit.errors import DataError
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cnnkit.data.scene_pools import SOURCE_SIDE, ObjectPool
+from cnnkit.detect.scene_pools import SOURCE_SIDE, ObjectPool
 
 
 def random_backgrounds(n: int, h: int, w: int, g: torch.Generator, blobs: int) -> Tensor:

@@ -16,49 +16,27 @@ What a scene carries (see :class:`cnnkit.detect.sample.DetectionSet`):
   box corners clockwise from the top left.
 
 This module holds :func:`make_scene_splits` (train / val / test scenes that never share a
-source object) and re-exports the rest, which lives in:
+source object). The pieces, imported from where they live:
 
-- :mod:`cnnkit.data.scene_pools`: :class:`ObjectPool`, :func:`scene_pools` (the disjoint
+- :mod:`cnnkit.detect.scene_pools`: :class:`ObjectPool`, :func:`scene_pools` (the disjoint
   Fashion-MNIST / digit pools; digits from MNIST when it is on disk, else scikit-learn's
   8x8 digits upscaled), :data:`INK_LEVEL`, :data:`SOURCE_SIDE`, :data:`ID_OFFSETS`;
-- :mod:`cnnkit.data.scene_compose`: :func:`compose_scenes` (placement rules: opaque
+- :mod:`cnnkit.detect.scene_compose`: :func:`compose_scenes` (placement rules: opaque
   pastes, IoU and cover bounds; one seeded generator), :class:`Composition`,
   :data:`LANDMARK_NAMES`, :data:`TRIES`;
-- :mod:`cnnkit.data.scene_background`: the gradient, blobs and clutter fragments.
+- :mod:`cnnkit.detect.scene_background`: the gradient, blobs and clutter fragments.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from cnnkit.data.scene_compose import (
-    LANDMARK_NAMES,
-    TRIES,
-    Composition,
-    compose_scenes,
-)
-from cnnkit.data.scene_pools import (
-    ID_OFFSETS,
-    INK_LEVEL,
-    SOURCE_SIDE,
-    ObjectPool,
-    scene_pools,
-)
 from cnnkit.detect.sample import DetectionSplits
+from cnnkit.detect.scene_compose import compose_scenes
+from cnnkit.detect.scene_pools import scene_pools
 from cnnkit.errors import DataError
 
-__all__ = [
-    "ID_OFFSETS",
-    "INK_LEVEL",
-    "LANDMARK_NAMES",
-    "SOURCE_SIDE",
-    "TRIES",
-    "Composition",
-    "ObjectPool",
-    "compose_scenes",
-    "make_scene_splits",
-    "scene_pools",
-]
+__all__ = ["make_scene_splits"]
 
 
 def make_scene_splits(
