@@ -67,3 +67,6 @@ def capture(
         for handle in handles:
             handle.remove()
     return output, found
+
+
+__all__ = ["capture"]
