@@ -123,4 +123,21 @@ def test_converted_image_files_are_reported(digits_run: Path, run_cli, tmp_path:
     Image.fromarray(np.zeros((40, 30, 4), np.uint8)).save(path)
     code, _, err = run_cli(["interpret", "saliency", digits_run, path, "-o", tmp_path / "s.png"])
     assert code == 0
-    assert "30x40 RGBA, converted to 1x16x16 grey" in err
+    assert f"note: {path}: 30x40 RGBA, converted to 1x16x16 grey" in err
+
+
+def test_the_library_logs_conversions_instead_of_printing(digits_run: Path, tmp_path: Path,
+                                                          capsys, caplog) -> None:  # type: ignore[no-untyped-def]
+    import logging
+
+    import numpy as np
+    from PIL import Image
+
+    from cnnkit.interpret.subject import open_subject
+
+    path = tmp_path / "rgba.png"
+    Image.fromarray(np.zeros((40, 30, 4), np.uint8)).save(path)
+    with caplog.at_level(logging.INFO, logger="cnnkit"):
+        open_subject(digits_run).load_image(path)
+    assert [r.getMessage() for r in caplog.records] == [f"{path}: 30x40 RGBA, converted to 1x16x16 grey as the model expects"]
+    assert capsys.readouterr().err == ""  # nothing printed by the library itself

@@ -11,6 +11,7 @@ traceback.
 from __future__ import annotations
 
 import errno
+import logging
 import math
 import re
 import signal
@@ -125,9 +126,16 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     restore = _catch_interrupts_once()
+    notes = _NoteHandler()
+    library = logging.getLogger("cnnkit")
+    library.addHandler(notes)
+    level = library.level
+    library.setLevel(logging.INFO)
     try:
         code = _run(args, debug)
     finally:
+        library.removeHandler(notes)
+        library.setLevel(level)
         restore()
     sys.exit(code)  # as typer's standalone mode did, also for 0
 
@@ -156,6 +164,15 @@ def _run(args: list[str], debug: bool) -> int:
     if code == 130:  # typer's answer to a Ctrl-C inside a command
         _fail("interrupted", 130)
     return code if isinstance(code, int) and not isinstance(code, bool) else 0  # typer.Exit(n)
+
+
+class _NoteHandler(logging.Handler):
+    """What the library logs (logger ``cnnkit``, INFO and up) as ``note: ...`` or
+    ``warning: ...`` lines on stderr, the stream of the moment (tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        kind = "note" if record.levelno < logging.WARNING else "warning"
+        print(f"{kind}: {record.getMessage()}", file=sys.stderr)
 
 
 def _as_flags(err: CnnkitError) -> str:

@@ -39,11 +39,10 @@ SEED = typer.Option(0, "--seed", help="Seed for every random choice (same seed, 
 
 def open_from_cli(source: str, weights: Optional[str], device: str) -> Any:
     """Open the subject on the chosen device (CnnkitError for a bad source or device)."""
-    from cnnkit.interpret import subject as subject_module
+    from cnnkit.interpret.subject import open_subject
     from cnnkit.train.device import choose_device
 
-    subject_module.conversion_notes = subject_module.print_note  # say when a file is converted
-    return subject_module.open_subject(source, weights=weights, device=choose_device(device))
+    return open_subject(source, weights=weights, device=choose_device(device))
 
 
 def output_path(out: Optional[Path], subject: Any, stem: str) -> Path:

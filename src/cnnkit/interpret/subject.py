@@ -17,9 +17,9 @@ Three tensor formats meet here, and every method says which one it takes:
 
 from __future__ import annotations
 
+import logging
+
 import copy
-import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,15 +75,16 @@ class Subject:
         """An image file of any size and colour mode -> stored uint8 (C, H, W), converted
         as the model's input shape says (DataError naming the file when it cannot be read).
 
-        A conversion is never silent: :data:`conversion_notes` (the CLI prints them on
-        stderr) receives a line such as "photo.jpg: 640x480 RGB, converted to 1x28x28 grey".
+        A conversion is never silent: a line such as "photo.jpg: 640x480 RGB, converted to
+        1x28x28 grey" goes to the ``cnnkit`` logger at level INFO (the CLI prints it on
+        stderr as a note; a Python caller sees it by configuring logging).
         """
         from cnnkit.data.images import load_image
 
         image = load_image(path, input_shape=self.input_shape)
         note = _conversion_note(path, self.input_shape)
-        if note and conversion_notes is not None:
-            conversion_notes(note)
+        if note:
+            _log.info(note)
         return image
 
     def read_image(self, ref: str | Path) -> tuple[Tensor, int | None]:
@@ -245,14 +246,7 @@ class Subject:
         )
 
 
-# Where notes about converted image files go: None (the library default) drops them; the
-# CLI sets a function that prints them on stderr.
-conversion_notes: Callable[[str], None] | None = None
-
-
-def print_note(note: str) -> None:
-    """Print a note on stderr (the CLI's choice for :data:`conversion_notes`)."""
-    print(f"note: {note}", file=sys.stderr)
+_log = logging.getLogger(__name__)  # notes about converted image files (cnnkit.cli.app prints them)
 
 
 def _conversion_note(path: str | Path, input_shape: tuple[int, int, int]) -> str | None:
