@@ -28,6 +28,15 @@ from torch import Tensor
 
 from cnnkit.errors import ShapeError
 
+__all__ = [
+    "EXAMPLE_PADDING",
+    "EXAMPLE_STRIDE",
+    "MAX_TERMS",
+    "ConvCell",
+    "ConvWalkthrough",
+    "explain_conv",
+]
+
 EXAMPLE_STRIDE, EXAMPLE_PADDING = 2, 1  # the classic example's, for generated numbers only
 MAX_TERMS = 20_000_000  # products kept in memory; a worked example never needs more
 

@@ -11,6 +11,8 @@ from torch import Tensor
 
 from cnnkit.analysis.convdemo import ConvCell, ConvWalkthrough
 
+__all__ = ["ELIDE", "GRID_CAP", "render_walkthrough"]
+
 ELIDE = 12  # grids with more rows or columns than this show only their first and last 5
 GRID_CAP = 8  # at most this many channels / filters drawn as grids (--json has them all)
 

@@ -19,6 +19,8 @@ import math
 
 from torch import nn
 
+__all__ = ["conv_macs", "linear_macs", "module_connections", "module_macs"]
+
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _CONV_T = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 

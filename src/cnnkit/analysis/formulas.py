@@ -22,6 +22,8 @@ from cnnkit.analysis.receptive import DimField, Field
 from cnnkit.analysis.render import count, per_dim, shape
 from cnnkit.analysis.summary import LayerRow, LayerTable, summary
 
+__all__ = ["explain_layer", "explain_row"]
+
 _DIM_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 

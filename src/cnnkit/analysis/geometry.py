@@ -18,6 +18,8 @@ from torch import nn
 from cnnkit.analysis import receptive
 from cnnkit.analysis.receptive import Field
 
+__all__ = ["WindowGeometry", "adaptive_field", "geometry_of", "module_field"]
+
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _CONV_T = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 _MAX = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)

@@ -23,6 +23,15 @@ from torch import nn
 from cnnkit.analysis.render import count
 from cnnkit.analysis.summary import LayerRow, LayerTable, summary
 
+__all__ = [
+    "ALEXNET_SPEC",
+    "LectureRow",
+    "LectureTable",
+    "lecture_markdown",
+    "lecture_rich",
+    "lecture_tables",
+]
+
 ALEXNET_SPEC = """INPUT(3x227x227) -> CONV(96, k=11, s=4) -> RELU -> POOL(3, s=2)
 -> CONV(256, k=5, p=same) -> RELU -> POOL(3, s=2)
 -> CONV(384, k=3, p=same) -> RELU -> CONV(384, k=3, p=same) -> RELU

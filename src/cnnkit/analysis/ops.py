@@ -14,6 +14,17 @@ from cnnkit.analysis import receptive
 from cnnkit.analysis.geometry import adaptive_field
 from cnnkit.analysis.receptive import Field
 
+__all__ = [
+    "CONV_OPS",
+    "GLOBAL_OPS",
+    "MERGE_OPS",
+    "POOL_OPS",
+    "RESHAPE_OPS",
+    "WINDOW_OPS",
+    "functional_conv",
+    "functional_pool",
+]
+
 MERGE_OPS = {
     "add": "add", "add_": "add", "__add__": "add", "__radd__": "add", "__iadd__": "add",
     "sub": "sub", "sub_": "sub", "__sub__": "sub", "__isub__": "sub",

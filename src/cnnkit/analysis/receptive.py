@@ -28,6 +28,17 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+__all__ = [
+    "DimField",
+    "Field",
+    "make_global",
+    "pad",
+    "resample",
+    "transposed_window",
+    "union",
+    "window",
+]
+
 
 @dataclass(frozen=True)
 class DimField:

@@ -12,6 +12,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from cnnkit.analysis.summary import LayerTable, PerDim
 
+__all__ = [
+    "count",
+    "human",
+    "mebibytes",
+    "per_dim",
+    "shape",
+    "table_markdown",
+    "table_rich",
+    "table_text",
+    "totals_lines",
+]
+
 _HEADERS = (
     "#", "Layer", "Kind", "Output", "Params", "MACs", "RF", "Jump", "Start", "Neurons", "Connections",
 )

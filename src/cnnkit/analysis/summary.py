@@ -28,6 +28,8 @@ from cnnkit.analysis.receptive import Field
 from cnnkit.analysis.trace import Tracer, TraceRow
 from cnnkit.errors import CnnkitError, ModelError, ShapeError, SpecError
 
+__all__ = ["LayerRow", "LayerTable", "Number", "PerDim", "Totals", "summary"]
+
 Number = float | int
 PerDim = Number | tuple[Number, ...]
 

@@ -34,6 +34,8 @@ from cnnkit.analysis.ops import (
 from cnnkit.analysis.receptive import Field
 from cnnkit.errors import ShapeError
 
+__all__ = ["TraceRow", "Tracer"]
+
 
 @dataclass
 class TraceRow:
