@@ -29,6 +29,8 @@ except ImportError:  # older typer uses click itself
 
 from cnnkit.errors import CnnkitError
 
+__all__ = ["app", "installed_version", "main"]
+
 app = typer.Typer(
     name="cnnkit",
     help=(

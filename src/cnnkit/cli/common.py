@@ -16,6 +16,21 @@ from rich.console import Console
 
 from cnnkit.errors import CnnkitError
 
+__all__ = [
+    "RESUME_KEEPS",
+    "Interrupted",
+    "OutputFormat",
+    "check_nothing_else_on_resume",
+    "console",
+    "interrupted_line",
+    "parse_shape",
+    "plain_output",
+    "print_json",
+    "quiet_line",
+    "result_lines",
+    "run_directory",
+]
+
 console = Console(highlight=False, soft_wrap=True)
 
 

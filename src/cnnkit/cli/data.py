@@ -6,6 +6,8 @@ from typing import Any
 
 import typer
 
+__all__ = ["dataset_rows", "register", "show_dataset"]
+
 
 def dataset_rows() -> list[dict[str, Any]]:
     """One dict per dataset: name, kind, input ("1x28x28"), classes, where, description."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+__all__ = ["group", "register"]
+
 group = typer.Typer(
     help="Object detection: scenes, a YOLO-style detector, mAP, localization with landmarks.",
     no_args_is_help=True,

@@ -12,6 +12,8 @@ import typer
 
 from cnnkit.cli.options import DEVICE, JSON, NAME, QUIET, THREADS, run_out
 
+__all__ = ["register"]
+
 
 def register(group: typer.Typer) -> None:
     """Add ``localize`` to the ``cnnkit detect`` group."""

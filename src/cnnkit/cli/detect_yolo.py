@@ -9,6 +9,8 @@ import typer
 
 from cnnkit.cli.options import DEVICE, JSON, NAME, QUIET, THREADS, run_out
 
+__all__ = ["DATA_HELP", "register"]
+
 DATA_HELP = "scenes (generated), yolo:PATH (YOLO-layout folder) or coco:PATH (COCO instances json)."
 
 

@@ -16,6 +16,8 @@ import typer
 
 from cnnkit.cli.options import DEVICE
 
+__all__ = ["PREDICT_FORMATS", "register"]
+
 
 PREDICT_FORMATS = ("text", "json", "csv")
 

@@ -15,6 +15,8 @@ import typer
 
 from cnnkit.errors import CnnkitError, DataError, did_you_mean
 
+__all__ = ["VALUE_KEYS", "load_values", "register"]
+
 VALUE_KEYS = {
     # key -> (nesting depth, axis names); "bias" may be left out (zeros)
     "input": (3, ("channels", "rows", "columns")),

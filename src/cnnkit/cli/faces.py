@@ -9,6 +9,8 @@ import typer
 
 from cnnkit.cli.options import DEVICE, JSON, NAME, QUIET, run_out
 
+__all__ = ["DATA_HELP", "group", "register"]
+
 group = typer.Typer(
     help="Face verification (1:1) and recognition (1:K) with Siamese embeddings and the triplet loss.",
     no_args_is_help=True,

@@ -10,6 +10,8 @@ import typer
 
 from cnnkit.cli.options import DEVICE, JSON
 
+__all__ = ["register"]
+
 
 def _embed_files(loaded: Any, paths: list[Path]) -> tuple[list[tuple[Path, Any]], list[tuple[Path, str]]]:
     """([(path, embedding (d,))], [(path, error)]): each image read at the run's input shape."""

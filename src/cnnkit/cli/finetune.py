@@ -19,6 +19,8 @@ import typer
 from cnnkit.cli.options import THREADS
 from cnnkit.errors import CnnkitError
 
+__all__ = ["register"]
+
 
 def register(app: typer.Typer) -> None:
     @app.command("finetune")

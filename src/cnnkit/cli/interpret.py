@@ -12,6 +12,8 @@ import typer
 
 from cnnkit.cli.interpret_common import DEVICE, JSON, SOURCE, WEIGHTS
 
+__all__ = ["group", "layers", "register"]
+
 group = typer.Typer(
     help="Look inside a trained CNN: filters, feature maps, saliency, what neurons want, fooling images.",
     no_args_is_help=True,

@@ -9,6 +9,8 @@ import typer
 
 from cnnkit.cli.interpret_common import DEVICE, JSON, OUT, SEED, SOURCE, WEIGHTS
 
+__all__ = ["register"]
+
 
 def register(group: typer.Typer) -> None:
     """Add `fool` and `adversarial` to the `cnnkit interpret` group."""

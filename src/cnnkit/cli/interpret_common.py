@@ -11,6 +11,20 @@ from typing import Any, Optional
 
 import typer
 
+__all__ = [
+    "DEVICE",
+    "JSON",
+    "OUT",
+    "SEED",
+    "SOURCE",
+    "SOURCE_HELP",
+    "WEIGHTS",
+    "finish",
+    "image_stem",
+    "open_from_cli",
+    "output_path",
+]
+
 SOURCE_HELP = "A run directory (runs/NAME), or a zoo name with --weights."
 SOURCE = typer.Argument(..., help=SOURCE_HELP, show_default=False)
 WEIGHTS = typer.Option(

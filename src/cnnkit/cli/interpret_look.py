@@ -12,6 +12,8 @@ import typer
 
 from cnnkit.cli.interpret_common import DEVICE, JSON, OUT, SOURCE, WEIGHTS
 
+__all__ = ["IMAGE", "register"]
+
 IMAGE = typer.Argument(..., help="An image file, or test:N / val:N / train:N from the run's dataset.",
                        show_default=False)
 

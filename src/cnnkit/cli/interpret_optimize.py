@@ -9,6 +9,8 @@ import typer
 
 from cnnkit.cli.interpret_common import DEVICE, JSON, OUT, SEED, SOURCE, WEIGHTS
 
+__all__ = ["register"]
+
 
 def _targets(text: str) -> list[str] | None:
     """'all' -> None (every one); 'Trouser,3' -> ['Trouser', '3']."""

@@ -9,6 +9,8 @@ import typer
 
 from cnnkit.cli.interpret_common import DEVICE, JSON, OUT, SEED, SOURCE, WEIGHTS
 
+__all__ = ["IMAGES", "METHOD_HELP", "register"]
+
 IMAGES = typer.Argument(..., help="Image files, or test:N / val:N / train:N of the run's data.", show_default=False)
 METHOD_HELP = "gradient, smoothgrad, integrated-gradients, gradcam, occlusion, or all (one column each)."
 

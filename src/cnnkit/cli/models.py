@@ -6,6 +6,8 @@ from typing import Any
 
 import typer
 
+__all__ = ["register", "zoo_rows"]
+
 
 def zoo_rows(family: str | None = None) -> list[dict[str, Any]]:
     """One dict per zoo model: name, family, input ("3x224x224"), params, torchvision, description.

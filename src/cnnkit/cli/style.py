@@ -15,6 +15,37 @@ from typing import Any
 
 import typer
 
+__all__ = [
+    "ALLOW_RANDOM",
+    "ALPHA",
+    "BALANCE",
+    "BETA",
+    "CONTENT",
+    "CONTENT_LAYER",
+    "DEFAULT_BALANCE",
+    "DEVICE",
+    "INIT",
+    "JSON",
+    "LR",
+    "MODEL",
+    "OPTIMIZER",
+    "OUT",
+    "PRESERVE_COLOR",
+    "QUIET",
+    "SEED",
+    "SIZE",
+    "STEPS",
+    "STYLE",
+    "STYLE_LAYERS",
+    "TRIPTYCH",
+    "TV",
+    "WEIGHTS",
+    "Init",
+    "Optim",
+    "register",
+    "triptych_path",
+]
+
 DEFAULT_BALANCE = 30.0  # as cnnkit.style.objective.DEFAULT_BALANCE (not imported: keeps --help fast)
 
 

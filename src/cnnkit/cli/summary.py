@@ -14,6 +14,8 @@ import typer
 from cnnkit.cli.common import OutputFormat
 from cnnkit.errors import CnnkitError
 
+__all__ = ["register"]
+
 
 def register(app: typer.Typer) -> None:
     @app.command("summary")

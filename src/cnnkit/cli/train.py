@@ -18,6 +18,8 @@ import typer
 
 from cnnkit.cli.options import JSON, NAME, QUIET, THREADS, run_out
 
+__all__ = ["register"]
+
 
 def register(app: typer.Typer) -> None:
     @app.command("train")
