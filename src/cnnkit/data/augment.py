@@ -32,6 +32,8 @@ from torch import Tensor
 from cnnkit.data.tensordata import DatasetInfo
 from cnnkit.errors import DataError
 
+__all__ = ["Augment", "AugmentConfig", "Level", "rotate_zoom"]
+
 Level = Literal["none", "light", "strong"]
 
 

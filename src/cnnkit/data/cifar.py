@@ -19,6 +19,17 @@ from cnnkit.data import paths
 from cnnkit.data.raw import RawData, split_from_numpy
 from cnnkit.errors import DataError
 
+__all__ = [
+    "CLASSES",
+    "FOLDER",
+    "TEST_FILES",
+    "TRAIN_FILES",
+    "known_md5",
+    "load",
+    "locate",
+    "read_batch",
+]
+
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 FOLDER = "cifar-10-batches-py"
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))

@@ -18,6 +18,16 @@ from torch import Tensor
 
 from cnnkit.errors import DataError
 
+__all__ = [
+    "DEFAULT_MAX_GB",
+    "channel_stats",
+    "check_fits",
+    "convert_images",
+    "convert_signals",
+    "max_bytes",
+    "nbytes",
+]
+
 # In-memory datasets larger than this are refused with advice, or, for folder: datasets,
 # streamed from disk (override: $CNNKIT_MAX_DATA_GB).
 DEFAULT_MAX_GB = 8.0

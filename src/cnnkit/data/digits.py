@@ -12,6 +12,8 @@ import numpy as np
 from cnnkit.data.raw import RawData, split_from_numpy
 from cnnkit.errors import DataError
 
+__all__ = ["CLASSES", "load"]
+
 CLASSES = tuple(str(d) for d in range(10))
 
 

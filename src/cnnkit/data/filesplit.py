@@ -29,6 +29,8 @@ from cnnkit.data.images import load_image
 from cnnkit.data.tensordata import TensorSplit
 from cnnkit.errors import DataError
 
+__all__ = ["MAX_WORKERS", "SKIP_BAD_HINT", "STATS_FILES", "FileSplit", "num_workers", "stream"]
+
 MAX_WORKERS = 4
 STATS_FILES = 1000  # images read to estimate mean/std of a streamed split
 SKIP_BAD_HINT = "or pass --skip-bad to leave unreadable images out"  # after a reason that says what to fix

@@ -34,6 +34,8 @@ from cnnkit.data.natural_shape import natural_shape
 from cnnkit.data.raw import RawData
 from cnnkit.errors import DataError
 
+__all__ = ["CLASS_FOLDER", "NAMED_BAD_FILES", "FolderTerms", "is_image_file", "load", "scan"]
+
 NAMED_BAD_FILES = 3  # the skipped-files note names this many
 
 

@@ -23,6 +23,16 @@ import numpy as np
 
 from cnnkit.errors import DataError
 
+__all__ = [
+    "IDX_STEMS",
+    "KNOWN_SHA256",
+    "find_idx",
+    "has_idx_set",
+    "read_idx",
+    "read_idx_set",
+    "write_idx",
+]
+
 # SHA-256 of the *uncompressed* Fashion-MNIST files. Computed from Debian's package files
 # (whose .gz wrappers were recompressed, so their .gz md5s differ from torchvision's
 # FashionMNIST.resources while the content inside is the same 70,000 images).

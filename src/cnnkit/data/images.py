@@ -28,6 +28,15 @@ from torch import Tensor
 
 from cnnkit.errors import DataError
 
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "check_output_file",
+    "check_png_path",
+    "load_image",
+    "quiet_size_warning",
+    "write_png",
+]
+
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm"}
 )

@@ -28,6 +28,8 @@ from cnnkit.data.filesplit import FileSplit, stream
 from cnnkit.data.tensordata import TensorSplit
 from cnnkit.errors import DataError
 
+__all__ = ["batches", "epoch_order", "eval_batches", "num_batches", "shard_size"]
+
 
 def _check(batch_size: int, shard: tuple[int, int]) -> None:
     if batch_size < 1:

@@ -20,6 +20,8 @@ from cnnkit.data.idx import has_idx_set, read_idx_set
 from cnnkit.data.raw import RawData, split_from_numpy
 from cnnkit.errors import DataError
 
+__all__ = ["DIGIT_CLASSES", "FASHION_CLASSES", "candidates", "load", "locate"]
+
 FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+__all__ = ["SYSTEM_FASHION_MNIST", "data_root", "describe_root"]
+
 # Debian and Ubuntu's `dataset-fashion-mnist` package installs the four .gz IDX files here.
 SYSTEM_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 

@@ -18,6 +18,8 @@ from cnnkit.data.tensordata import Kind, TensorSplit
 if TYPE_CHECKING:
     from cnnkit.data.filesplit import FileSplit
 
+__all__ = ["RawData", "split_from_numpy"]
+
 
 @dataclass
 class RawData:

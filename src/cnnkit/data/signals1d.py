@@ -21,6 +21,8 @@ from cnnkit.data.raw import RawData
 from cnnkit.data.tensordata import TensorSplit
 from cnnkit.errors import DataError
 
+__all__ = ["CACHE_NAME", "CLASSES", "cache_path", "generate", "load"]
+
 CLASSES = tuple(str(d) for d in range(10))
 CACHE_NAME = "mnist1d/mnist1d-default.npz"
 

@@ -26,6 +26,22 @@ from cnnkit.data.raw import RawData
 from cnnkit.data.tensordata import DatasetInfo, Kind, Splits, TensorSplit
 from cnnkit.errors import DataError, did_you_mean
 
+__all__ = [
+    "DEFAULT_DATASET",
+    "FOLDER_ENTRY",
+    "FOLDER_PREFIX",
+    "TEST_FRACTION",
+    "TEST_SEED",
+    "DatasetEntry",
+    "Loader",
+    "Split",
+    "availability",
+    "dataset_entry",
+    "few_shot",
+    "list_datasets",
+    "load_dataset",
+]
+
 DEFAULT_DATASET = "fashion-mnist"
 TEST_FRACTION = 0.2  # share carved for test from sources without a test split
 TEST_SEED = 1234  # fixed, so every run of a dataset tests on the same samples

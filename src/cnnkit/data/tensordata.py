@@ -27,6 +27,8 @@ from torch import Tensor
 if TYPE_CHECKING:
     from cnnkit.data.filesplit import FileSplit
 
+__all__ = ["DatasetInfo", "Kind", "Splits", "TensorSplit"]
+
 Kind = Literal["image", "signal", "volume"]
 
 

@@ -25,6 +25,8 @@ from cnnkit.data.raw import RawData
 from cnnkit.data.tensordata import TensorSplit
 from cnnkit.errors import DataError
 
+__all__ = ["CLASSES", "DEFAULT_SHAPE", "NUM_TEST", "NUM_TRAIN", "SEED", "generate", "load"]
+
 CLASSES = ("sphere", "cube", "cylinder", "torus")
 DEFAULT_SHAPE = (1, 16, 32, 32)
 NUM_TRAIN, NUM_TEST = 4000, 1000
