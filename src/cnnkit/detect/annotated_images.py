@@ -28,6 +28,15 @@ from cnnkit.data.natural_shape import natural_shape
 from cnnkit.detect.sample import DetectionSet, Targets
 from cnnkit.errors import DataError
 
+__all__ = [
+    "RESIZE_MODES",
+    "RawImage",
+    "assemble_set",
+    "checked_box",
+    "image_file_size",
+    "image_name",
+]
+
 RESIZE_MODES = ("letterbox", "stretch")
 
 

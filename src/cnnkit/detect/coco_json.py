@@ -25,6 +25,8 @@ from cnnkit.detect.annotated_images import (
 from cnnkit.detect.sample import DetectionSet
 from cnnkit.errors import DataError
 
+__all__ = ["read_coco", "write_coco"]
+
 
 def read_coco(
     json_path: str | Path,

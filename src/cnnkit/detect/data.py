@@ -30,6 +30,8 @@ import torch
 from cnnkit.detect.sample import DetectionSet, DetectionSplits
 from cnnkit.errors import DataError
 
+__all__ = ["KINDS", "DataOptions", "known_side", "parse_data", "resolve_data", "split_set"]
+
 KINDS = ("scenes", "yolo", "coco")
 
 

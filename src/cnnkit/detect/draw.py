@@ -21,6 +21,15 @@ from torch import Tensor
 
 from cnnkit.errors import DataError
 
+__all__ = [
+    "MIN_INCHES",
+    "BoxLabels",
+    "class_colour",
+    "draw_dataset",
+    "draw_detections",
+    "draw_on_axes",
+]
+
 MIN_INCHES = 2.0  # shortest side of a draw_detections figure
 _MARKERS = "o^s*Dvph"  # one marker per landmark index (cycled), so the order is visible
 

@@ -30,6 +30,8 @@ from cnnkit.errors import CnnkitError, ShapeError
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+__all__ = ["RECALL_LEVELS", "detection_map", "pr_curve_figure"]
+
 RECALL_LEVELS = [i / 100 for i in range(101)]  # COCO's 101 recall thresholds
 
 

@@ -41,6 +41,26 @@ from cnnkit.detect.sliding import (
 )
 from cnnkit.errors import DataError
 
+__all__ = [
+    "DEFAULT_SCALES",
+    "FACE_CLASSES",
+    "FACE_SPEC",
+    "NEGATIVE_PHOTOS",
+    "TEST_PHOTOS",
+    "FaceFinder",
+    "Jitter",
+    "accuracy",
+    "clutter_photos",
+    "draw_detections",
+    "find_faces",
+    "grey",
+    "load_lfw_subset",
+    "mine_hard_negatives",
+    "negative_photos",
+    "random_windows",
+    "train_face_finder",
+]
+
 FACE_SPEC = (
     "INPUT(1x25x25) -> CONV(16, k=3) -> RELU -> POOL -> CONV(32, k=3) -> RELU -> POOL"
     " -> FC(64) -> RELU -> DROPOUT(0.3) -> FC(2)"

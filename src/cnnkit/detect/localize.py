@@ -43,6 +43,17 @@ from cnnkit.detect.sample import Targets
 from cnnkit.errors import DataError, ModelError, ShapeError
 from cnnkit.nn.pixel_stats import PixelStats
 
+__all__ = [
+    "Localization",
+    "LocalizeLossWeights",
+    "Localizer",
+    "VectorLayout",
+    "build_localizer",
+    "decode_vectors",
+    "encode_targets",
+    "localize_loss",
+]
+
 
 # --------------------------------------------------------------------------- layout
 @dataclass(frozen=True)

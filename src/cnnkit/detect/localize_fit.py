@@ -27,6 +27,20 @@ from cnnkit.detect.localize import (
 from cnnkit.detect.sample import DetectionSet, Targets
 from cnnkit.errors import DataError
 
+__all__ = [
+    "FORMAT",
+    "METADATA_KEY",
+    "OLD_METADATA_KEY",
+    "LocalizeFitConfig",
+    "augment",
+    "draw_grid",
+    "evaluate",
+    "fit",
+    "load_localizer",
+    "mirror_order",
+    "save_localizer",
+]
+
 
 @dataclass(frozen=True)
 class LocalizeFitConfig:

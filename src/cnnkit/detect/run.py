@@ -29,6 +29,20 @@ from cnnkit.detect.yolo_model import YoloDetector, build_yolo
 from cnnkit.errors import CnnkitError, RunError
 from cnnkit.train.run import MODEL, RunDir, check_state
 
+__all__ = [
+    "FORMAT_VERSION",
+    "KIND",
+    "METADATA_KEY",
+    "PREDICTIONS",
+    "PR_CURVE",
+    "REPORT",
+    "DetectorMetadata",
+    "LoadedDetector",
+    "load_detector",
+    "read_detector_metadata",
+    "save_detector",
+]
+
 FORMAT_VERSION = 1
 METADATA_KEY = "cnnkit_detect"
 KIND = "yolo"

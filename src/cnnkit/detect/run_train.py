@@ -41,6 +41,25 @@ from cnnkit.numbers import check_range
 from cnnkit.train.device import check_threads, choose_device, torch_threads
 from cnnkit.train.run import RunDir
 
+__all__ = [
+    "EVAL_CONF",
+    "NMS_IOU",
+    "SHOWN_SCENES",
+    "SHOW_CONF",
+    "FileDetections",
+    "TrainSettings",
+    "check_settings_numbers",
+    "evaluate",
+    "images_per_second",
+    "letterbox",
+    "picture_paths",
+    "predict_files",
+    "predictions_figure",
+    "report_text",
+    "train_run",
+    "write_outputs",
+]
+
 EVAL_CONF = 0.01  # confidence floor for mAP: low, so the curve reaches high recall
 NMS_IOU = 0.45
 SHOW_CONF = 0.25  # confidence floor of the boxes drawn in predictions.png

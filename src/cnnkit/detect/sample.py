@@ -24,6 +24,8 @@ from torch import Tensor
 
 from cnnkit.errors import DataError
 
+__all__ = ["DetectionSet", "DetectionSplits", "Targets"]
+
 
 @dataclass
 class Targets:

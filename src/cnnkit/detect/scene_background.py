@@ -12,6 +12,8 @@ from torch import Tensor
 
 from cnnkit.detect.scene_pools import SOURCE_SIDE, ObjectPool
 
+__all__ = ["paste_fragment", "random_backgrounds"]
+
 
 def random_backgrounds(n: int, h: int, w: int, g: torch.Generator, blobs: int) -> Tensor:
     """(n, h, w) float backgrounds: a base level, a linear gradient in a random direction and

@@ -24,6 +24,8 @@ from cnnkit.detect.scene_pools import INK_LEVEL, ObjectPool
 from cnnkit.detect.sample import DetectionSet, Targets
 from cnnkit.errors import DataError
 
+__all__ = ["LANDMARK_NAMES", "TRIES", "Composition", "compose_scenes"]
+
 LANDMARK_NAMES = ("centre", "top_left", "top_right", "bottom_right", "bottom_left")
 TRIES = 24  # placements tried per object before it is left out of a crowded scene
 

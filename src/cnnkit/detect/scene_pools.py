@@ -22,6 +22,8 @@ from torch import Tensor
 
 from cnnkit.errors import DataError
 
+__all__ = ["ID_OFFSETS", "INK_LEVEL", "SOURCE_SIDE", "ObjectPool", "scene_pools"]
+
 INK_LEVEL = (
     24  # an object pixel brighter than this belongs to the object (mask and box)
 )

@@ -46,6 +46,19 @@ from torchvision.ops import batched_nms
 
 from cnnkit.errors import ModelError, ShapeError
 
+__all__ = [
+    "Detections",
+    "FullyConvNet",
+    "conv_windows",
+    "detect",
+    "geometric_scales",
+    "naive_windows",
+    "pyramid",
+    "to_fully_conv",
+    "window_boxes",
+    "windows_to_detections",
+]
+
 _ELEMENTWISE = (
     nn.ReLU, nn.LeakyReLU, nn.ELU, nn.SELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh,
     nn.Dropout, nn.Identity,
