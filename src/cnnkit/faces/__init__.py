@@ -26,3 +26,5 @@ Verification and recognition
 - :mod:`cnnkit.faces.verify_plots`: the ROC curve and the distance histograms.
 - :mod:`cnnkit.faces.gallery`: enroll identities into a gallery file, identify against it.
 """
+
+__all__: list[str] = []

@@ -17,6 +17,8 @@ from torch import Tensor
 
 from cnnkit.errors import RunError
 
+__all__ = ["RETRAIN", "SPREAD_MIN", "TAU_MIN", "check_usable", "spread", "unusable_reason"]
+
 SPREAD_MIN = 1e-2  # median different-pair squared distance below this: the embedding collapsed
 TAU_MIN = 1e-4  # squared distance; below it only near-identical images count as one person
 RETRAIN = "train again: longer (--epochs), with --mining semi_hard, or with --loss contrastive --margin 1"

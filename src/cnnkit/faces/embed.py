@@ -21,6 +21,8 @@ from torch import Tensor, nn
 from cnnkit.errors import ModelError, ShapeError
 from cnnkit.nn.pixel_stats import PixelStats
 
+__all__ = ["EmbeddingNet", "build_embedder"]
+
 
 class EmbeddingNet(PixelStats):
     """Trunk -> global average pool -> (dropout) -> Linear(trunk_channels, dim) -> L2 norm.

@@ -34,6 +34,8 @@ from cnnkit.faces.seeded import seed_stochastic_layers
 from cnnkit.faces.verify import pair_distances, verification_metrics
 from cnnkit.numbers import check_range
 
+__all__ = ["EmbedFitConfig", "ValidationPairs", "check_config", "fit_embedder", "pair_scores"]
+
 
 def _default_augment() -> AugmentConfig:
     return AugmentConfig(crop_padding=2, flip=True)

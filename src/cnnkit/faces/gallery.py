@@ -30,6 +30,20 @@ from torch import Tensor
 from cnnkit.atomic import write_json
 from cnnkit.errors import CnnkitError, DataError, RunError, ShapeError
 
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "METRIC",
+    "Gallery",
+    "Match",
+    "check_gallery_path",
+    "enroll",
+    "fingerprint",
+    "identify",
+    "load_gallery",
+    "save_gallery",
+]
+
 FORMAT = "cnnkit-gallery"
 FORMAT_VERSION = 1
 METRIC = "sq_l2"

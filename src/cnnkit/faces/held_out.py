@@ -19,6 +19,8 @@ from cnnkit.errors import DataError
 from cnnkit.faces.identities import IdentitySet
 from cnnkit.faces.pairs_file import IndexPairs
 
+__all__ = ["held_out_view", "listed_names"]
+
 
 def listed_names(names: Sequence[str], limit: int = 5) -> str:
     """"a, b, c" or "a, b, c, d, e and 3 more": names for a one-line message."""

@@ -25,6 +25,8 @@ from torch import Tensor
 
 from cnnkit.errors import DataError, did_you_mean
 
+__all__ = ["IdentitySet", "split_identities", "split_within"]
+
 
 @dataclass
 class IdentitySet:

@@ -27,6 +27,8 @@ from cnnkit.data.natural_shape import NaturalShape, natural_shape
 from cnnkit.errors import DataError
 from cnnkit.faces.identities import IdentitySet
 
+__all__ = ["IDENTITY_FOLDER", "load_identity_folder", "natural_identity_shape", "scan_identities"]
+
 IDENTITY_FOLDER = FolderTerms(
     "identity", "one sub-folder of images per identity",
     "put each person's images in a folder of their own, e.g. {root}/Ada_Lovelace/Ada_Lovelace_0001.jpg",

@@ -29,6 +29,17 @@ import torch
 from cnnkit.errors import DataError, did_you_mean
 from cnnkit.faces.identities import IdentitySet
 
+__all__ = [
+    "CLASS_SOURCES",
+    "FOLDER_PREFIX",
+    "SPLITS",
+    "class_selection",
+    "format_class_selector",
+    "load_identities",
+    "other_classes",
+    "parse_class_selector",
+]
+
 FOLDER_PREFIX = "folder:"
 CLASS_SOURCES = ("fashion-mnist", "mnist", "cifar10", "digits")
 SPLITS = ("train", "test")

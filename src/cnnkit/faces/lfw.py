@@ -21,6 +21,8 @@ import torch
 from cnnkit.errors import DataError
 from cnnkit.faces.identities import IdentitySet
 
+__all__ = ["DEFAULT_MIN_FACES", "DEFAULT_RESIZE", "load_lfw"]
+
 DEFAULT_MIN_FACES = 2  # every identity then has a same-identity pair
 DEFAULT_RESIZE = 0.5
 

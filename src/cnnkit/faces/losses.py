@@ -20,6 +20,14 @@ from torch import Tensor
 
 from cnnkit.errors import ModelError, ShapeError
 
+__all__ = [
+    "REDUCTIONS",
+    "contrastive_loss",
+    "pairwise_sq_distances",
+    "sq_distances",
+    "triplet_loss",
+]
+
 REDUCTIONS = ("mean", "sum", "none")
 
 

@@ -32,6 +32,8 @@ from torch import Tensor
 from cnnkit.errors import DataError, ModelError, ShapeError, did_you_mean
 from cnnkit.faces.losses import pairwise_sq_distances, triplet_loss
 
+__all__ = ["STRATEGIES", "Triplets", "batch_triplet_loss", "mine"]
+
 STRATEGIES = ("random", "batch_all", "batch_hard", "semi_hard")
 
 

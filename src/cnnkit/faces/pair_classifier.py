@@ -18,6 +18,8 @@ from torch import Tensor, nn
 
 from cnnkit.errors import DataError, ModelError, ShapeError
 
+__all__ = ["PairClassifier", "fit_pair_classifier"]
+
 
 class PairClassifier(nn.Module):
     """A Linear(dim, 1) on |e1 - e2|: ``forward(e1, e2)`` (M, dim), (M, dim) -> logits (M,).

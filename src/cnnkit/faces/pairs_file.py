@@ -30,6 +30,8 @@ from torch import Tensor
 from cnnkit.errors import DataError, did_you_mean
 from cnnkit.faces.identities import IdentitySet
 
+__all__ = ["IndexPairs", "image_numbers", "make_pairs", "read_pairs", "write_pairs"]
+
 _NUMBERED = re.compile(r"_(\d+)$")
 
 

@@ -31,6 +31,15 @@ from cnnkit.faces.embed import EmbeddingNet, build_embedder
 from cnnkit.faces.gallery import fingerprint
 from cnnkit.train.run import MODEL, RunDir, check_state
 
+__all__ = [
+    "FORMAT_VERSION",
+    "METADATA_KEY",
+    "EmbedderMetadata",
+    "LoadedEmbedder",
+    "load_embedder",
+    "save_embedder",
+]
+
 FORMAT_VERSION = 1
 METADATA_KEY = "cnnkit_faces"
 

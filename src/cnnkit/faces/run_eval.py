@@ -13,6 +13,8 @@ from typing import Any
 
 from cnnkit.errors import CnnkitError
 
+__all__ = ["eval_run"]
+
 
 def eval_run(run: str | Path, *, data: str | None = None, pairs_file: str | Path | None = None, pairs: int = 3000,
              seed: int = 0, include_trained: bool = False, device: str = "auto") -> dict[str, Any]:

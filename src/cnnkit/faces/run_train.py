@@ -35,6 +35,26 @@ from cnnkit.faces.pairs_file import IndexPairs
 from cnnkit.numbers import check_range
 from cnnkit.train.run import RunDir
 
+__all__ = [
+    "DISTANCES_PNG",
+    "REPORT",
+    "RESULT",
+    "ROC_PNG",
+    "FaceTrainSettings",
+    "check_disjoint",
+    "check_settings_numbers",
+    "check_unseen",
+    "eval_pairs",
+    "evaluate",
+    "is_class_source",
+    "load_splits",
+    "one_shot_identification",
+    "report_text",
+    "spelled",
+    "train_run",
+    "write_outputs",
+]
+
 ROC_PNG = "roc.png"
 DISTANCES_PNG = "distances.png"
 REPORT = "report.md"

@@ -21,6 +21,8 @@ from torch import Tensor
 
 from cnnkit.errors import DataError, ModelError
 
+__all__ = ["PKSampler"]
+
 
 class PKSampler:
     """Batches of dataset indices, P identities x K images each.

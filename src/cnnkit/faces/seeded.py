@@ -14,6 +14,8 @@ from torch import Tensor, nn
 
 from cnnkit.errors import ModelError
 
+__all__ = ["SeededDropout", "seed_stochastic_layers"]
+
 
 class SeededDropout(nn.Module):
     """Dropout whose masks come from ``generator`` (a CPU generator): element-wise like

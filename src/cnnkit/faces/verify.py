@@ -23,6 +23,16 @@ from torch import Tensor
 
 from cnnkit.errors import DataError, ShapeError
 
+__all__ = [
+    "DEFAULT_FARS",
+    "RULES",
+    "choose_threshold",
+    "is_same",
+    "pair_arrays",
+    "pair_distances",
+    "verification_metrics",
+]
+
 DEFAULT_FARS = (1e-3, 1e-2)
 RULES = ("accuracy", "far")
 

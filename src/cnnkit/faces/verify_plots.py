@@ -16,6 +16,8 @@ from cnnkit.errors import CnnkitError
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+__all__ = ["DIFFERENT_COLOR", "SAME_COLOR", "distance_histogram_figure", "roc_figure"]
+
 SAME_COLOR = "tab:blue"
 DIFFERENT_COLOR = "tab:orange"
 
