@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
+__all__ = ["CnnModel"]
+
 _CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 

@@ -15,6 +15,18 @@ from torch import nn
 from cnnkit.errors import ModelError
 from cnnkit.nn.registry import MODELS, Entry
 
+__all__ = [
+    "SPEC_FILE_SUFFIXES",
+    "build",
+    "build_trunk",
+    "default_input_shape",
+    "is_zoo_name",
+    "list_models",
+    "looks_like_spec",
+    "model_entry",
+    "read_spec_text",
+]
+
 SPEC_FILE_SUFFIXES = {".spec", ".txt", ".cnn"}
 
 

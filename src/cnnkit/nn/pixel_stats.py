@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+__all__ = ["PixelStats"]
+
 
 class PixelStats(nn.Module):
     """Base class: call :meth:`register_pixel_stats` in ``__init__`` (after ``super().__init__()``).

@@ -36,6 +36,20 @@ from torch import nn
 
 from cnnkit.errors import ModelError, did_you_mean
 
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "PRETRAINED_CONFIGS",
+    "LoadReport",
+    "PretrainedConfig",
+    "adapt_first_conv",
+    "hub_cache_path",
+    "load_torchvision_weights",
+    "pretrained_config",
+    "read_weights_file",
+    "torchvision_to_cnnkit",
+]
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _FILE_SUFFIXES = {".pth", ".pt", ".bin", ".safetensors"}

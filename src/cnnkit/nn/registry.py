@@ -15,6 +15,8 @@ from typing import Any, Generic, TypeVar
 
 from cnnkit.errors import ModelError, did_you_mean
 
+__all__ = ["MODELS", "T", "Entry", "Registry", "register_model"]
+
 T = TypeVar("T")
 
 

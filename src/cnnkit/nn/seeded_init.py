@@ -21,6 +21,8 @@ from torch import nn
 
 from cnnkit.errors import ModelError
 
+__all__ = ["init_from_generator"]
+
 _WEIGHTED = (nn.modules.conv._ConvNd, nn.Linear)
 _NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 

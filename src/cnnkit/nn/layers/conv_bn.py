@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+__all__ = ["ConvBnReLU"]
+
 
 class ConvBnReLU(nn.Module):
     """(N, C_in, H, W) -> (N, C_out, H', W') with H' = floor((H + 2p - k) / s) + 1.

@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+__all__ = ["DenseBlock", "DenseLayer", "Transition"]
+
 
 class DenseLayer(nn.Module):
     """(N, C, H, W) -> (N, growth_rate, H, W): the NEW features only."""

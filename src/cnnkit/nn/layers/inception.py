@@ -23,6 +23,8 @@ from torch import nn
 
 from cnnkit.nn.layers.conv_bn import ConvBnReLU
 
+__all__ = ["Inception"]
+
 
 class Inception(nn.Module):
     """(N, in_channels, H, W) -> (N, out_channels, H, W); see the module docstring."""

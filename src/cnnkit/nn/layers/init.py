@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from torch import nn
 
+__all__ = ["init_weights"]
+
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm)
 

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 from torch import nn
 
+__all__ = ["MlpConv"]
+
 
 class MlpConv(nn.Sequential):
     """(N, in, H, W) -> (N, channels[-1], H', W') with H' = H + 2 * padding - kernel_size + 1.

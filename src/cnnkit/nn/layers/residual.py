@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+__all__ = ["BasicBlock", "Bottleneck", "projection", "residual_stage"]
+
 
 def projection(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
     """1x1 conv + BN that maps (N, in, H, W) to (N, out, H/stride, W/stride)."""

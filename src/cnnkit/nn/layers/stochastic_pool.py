@@ -40,6 +40,8 @@ from torch import Tensor, nn
 
 from cnnkit.errors import ModelError, ShapeError
 
+__all__ = ["IntOrTuple", "StochasticPool1d", "StochasticPool2d", "StochasticPool3d"]
+
 IntOrTuple = int | Sequence[int]
 
 

@@ -25,6 +25,8 @@ from cnnkit.nn.spec.parser import parse_spec
 from cnnkit.nn.spec.planner import DEFAULT_INPUT, Plan, final_fc, plan
 from cnnkit.nn.spec.shapes import channels_last_hint
 
+__all__ = ["SpecModel", "from_spec"]
+
 
 class SpecModel(CnnModel):
     """A CnnModel built from spec text.

@@ -23,6 +23,8 @@ from typing import Union
 
 from cnnkit.errors import SpecError
 
+__all__ = ["Token", "TokenValue", "tokenize"]
+
 TokenValue = Union[int, float, str, tuple[int, ...], None]
 
 _PUNCTUATION = {

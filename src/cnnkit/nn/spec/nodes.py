@@ -13,6 +13,8 @@ from typing import Any, Union
 
 from cnnkit.nn.spec.lexer import TokenValue
 
+__all__ = ["Arg", "Item", "Layer", "Repeat", "Spec", "Value", "expanded_size"]
+
 
 @dataclass(frozen=True)
 class Value:

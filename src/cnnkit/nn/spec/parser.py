@@ -21,6 +21,8 @@ from cnnkit.nn.spec import schema
 from cnnkit.nn.spec.lexer import Token, tokenize
 from cnnkit.nn.spec.nodes import Arg, Item, Layer, Repeat, Spec, Value, expanded_size
 
+__all__ = ["MAX_LAYERS", "parse_spec"]
+
 MAX_LAYERS = 10_000  # a spec that expands to more is a typo in a repeat count
 _VALUE_KINDS = {"INT": "int", "FLOAT": "float", "SHAPE": "shape", "STRING": "string", "NAME": "word"}
 

@@ -21,6 +21,18 @@ from cnnkit.nn.spec import spatial
 from cnnkit.nn.spec.nodes import Item, Layer, Repeat, Spec
 from cnnkit.nn.spec.shapes import BadArgs, NoFit, dims
 
+__all__ = [
+    "DEFAULT_CLASSES",
+    "DEFAULT_HIDDEN",
+    "DEFAULT_INPUT",
+    "MAX_PARAMETERS",
+    "MAX_VALUES",
+    "Plan",
+    "Step",
+    "final_fc",
+    "plan",
+]
+
 DEFAULT_INPUT = (3, 32, 32)  # CS231n's CIFAR-sized volume, for a bare INPUT
 DEFAULT_CLASSES = 10  # units of a bare final FC when num_classes is not given
 DEFAULT_HIDDEN = 128  # units of any other bare FC

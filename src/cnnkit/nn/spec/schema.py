@@ -17,6 +17,22 @@ from cnnkit.errors import SpecError, did_you_mean
 from cnnkit.nn.spec.nodes import Arg, Value
 from cnnkit.nn.spec.shapes import channels_last_hint
 
+__all__ = [
+    "LAYERS",
+    "BadValue",
+    "Check",
+    "LayerKind",
+    "Param",
+    "boolean",
+    "choice",
+    "input_shape",
+    "lookup",
+    "number",
+    "resolve_args",
+    "sizes",
+    "whole",
+]
+
 
 class BadValue(Exception):
     """A value that does not fit its parameter: what was expected, and maybe a suggestion."""

@@ -15,6 +15,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+__all__ = [
+    "BadArgs",
+    "NoFit",
+    "channels_last_hint",
+    "conv_out",
+    "deconv_out",
+    "dims",
+    "per_dim",
+    "pool_out",
+    "same_padding",
+    "size_text",
+]
+
 
 class NoFit(Exception):
     """The layer does not fit the current input; the message says why, with sizes.

@@ -23,6 +23,8 @@ from cnnkit.nn.spec.shapes import (
     size_text,
 )
 
+__all__ = ["Inferred", "conv", "deconv", "pool"]
+
 Inferred = tuple[str, tuple[int, ...], dict[str, Any], int]
 
 

@@ -17,3 +17,5 @@ from cnnkit.nn.zoo import densenet  # noqa: F401
 from cnnkit.nn.zoo import signal1d  # noqa: F401
 from cnnkit.nn.zoo import volume3d  # noqa: F401
 from cnnkit.nn.zoo import quicknet  # noqa: F401
+
+__all__: list[str] = []

@@ -21,6 +21,8 @@ from cnnkit.nn.base import CnnModel
 from cnnkit.nn.registry import register_model
 from cnnkit.nn.zoo._common import check_common, finish
 
+__all__ = ["alexnet"]
+
 
 def _head(in_features: int, pooled: int, num_classes: int, dropout: float) -> nn.Sequential:
     """(N, in_features, H, W) -> adaptive pool to pooled x pooled -> flatten -> MLP -> (N, classes).

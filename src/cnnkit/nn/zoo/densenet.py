@@ -24,6 +24,8 @@ from cnnkit.nn.layers.init import init_weights
 from cnnkit.nn.registry import register_model
 from cnnkit.nn.zoo._common import check_common, finish, pooled_head
 
+__all__ = ["densenet121"]
+
 
 @register_model(
     "densenet121",

@@ -27,6 +27,8 @@ from cnnkit.nn.layers.init import init_weights
 from cnnkit.nn.registry import register_model
 from cnnkit.nn.zoo._common import check_common, finish, pooled_head
 
+__all__ = ["googlenet"]
+
 # (in, 1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj), from the paper's Table 1.
 _INCEPTIONS = {
     "3a": (192, 64, 96, 128, 16, 32, 32),

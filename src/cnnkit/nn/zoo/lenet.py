@@ -29,6 +29,8 @@ from cnnkit.nn.base import CnnModel
 from cnnkit.nn.registry import register_model
 from cnnkit.nn.zoo._common import check_common, finish
 
+__all__ = ["lenet5"]
+
 _VARIANTS = ("modern", "original")
 
 

@@ -24,6 +24,8 @@ from cnnkit.nn.layers.mlpconv import MlpConv
 from cnnkit.nn.registry import register_model
 from cnnkit.nn.zoo._common import check_common, finish
 
+__all__ = ["nin"]
+
 
 @register_model(
     "nin",

@@ -26,6 +26,8 @@ from cnnkit.nn.base import CnnModel
 from cnnkit.nn.registry import register_model
 from cnnkit.nn.zoo._common import check_common, finish
 
+__all__ = ["quicknet", "quicknet_wide"]
+
 
 def _stage(c_in: int, width: int) -> nn.Sequential:
     """(N, c_in, H, W) -> (N, width, H/2, W/2)."""

@@ -23,6 +23,8 @@ from cnnkit.nn.layers.residual import BasicBlock, Bottleneck, residual_stage
 from cnnkit.nn.registry import register_model
 from cnnkit.nn.zoo._common import check_common, finish, pooled_head
 
+__all__: list[str] = []
+
 _DEPTHS: dict[int, tuple[type[BasicBlock] | type[Bottleneck], tuple[int, int, int, int]]] = {
     18: (BasicBlock, (2, 2, 2, 2)),
     34: (BasicBlock, (3, 4, 6, 3)),

@@ -26,6 +26,8 @@ from cnnkit.nn.layers.residual import BasicBlock, residual_stage
 from cnnkit.nn.registry import register_model
 from cnnkit.nn.zoo._common import check_common, finish, pooled_head
 
+__all__ = ["resnet20"]
+
 
 @register_model(
     "resnet20",

@@ -24,6 +24,8 @@ from cnnkit.nn.layers.init import init_weights
 from cnnkit.nn.registry import register_model
 from cnnkit.nn.zoo._common import check_common, finish, pooled_head
 
+__all__ = ["cnn1d"]
+
 
 def _conv(c_in: int, c_out: int, k: int) -> list[nn.Module]:
     return [nn.Conv1d(c_in, c_out, k, padding=k // 2, bias=False), nn.BatchNorm1d(c_out), nn.ReLU(inplace=True)]

@@ -22,6 +22,8 @@ from cnnkit.nn.layers.init import init_weights
 from cnnkit.nn.registry import register_model
 from cnnkit.nn.zoo._common import check_common, finish
 
+__all__ = ["vgg_features"]
+
 # Widths of the convolutions, "M" = 2x2 max pool. Keys are the paper's column letters.
 _CONFIGS: dict[str, list[int | str]] = {
     "A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],

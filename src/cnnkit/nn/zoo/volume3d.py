@@ -22,6 +22,8 @@ from cnnkit.nn.layers.init import init_weights
 from cnnkit.nn.registry import register_model
 from cnnkit.nn.zoo._common import check_common, finish, pooled_head
 
+__all__ = ["cnn3d"]
+
 
 def _stage(c_in: int, c_out: int, *, pool: bool) -> nn.Sequential:
     layers: list[nn.Module] = [
