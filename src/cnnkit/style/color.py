@@ -13,6 +13,8 @@ from torch import Tensor
 
 from cnnkit.errors import ShapeError
 
+__all__ = ["preserve_color", "rgb_to_ycbcr", "ycbcr_to_rgb"]
+
 _KR, _KB = 0.299, 0.114  # ITU-R 601 luma weights of red and blue (green: 1 - KR - KB)
 
 

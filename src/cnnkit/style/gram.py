@@ -19,6 +19,8 @@ from torch import Tensor
 
 from cnnkit.errors import ShapeError
 
+__all__ = ["gram_matrix"]
+
 
 def gram_matrix(activations: Tensor) -> Tensor:
     """Activations (N, C, H, W) -> Gram matrices (N, C, C), G[n] = A[n] @ A[n]^T where

@@ -18,6 +18,17 @@ from torch import Tensor
 from cnnkit.data.images import check_png_path, quiet_size_warning
 from cnnkit.errors import CnnkitError, DataError
 
+__all__ = [
+    "MIN_SIDE",
+    "check_output",
+    "fit_size",
+    "image_size",
+    "luma",
+    "read_pixels",
+    "save_png",
+    "to_uint8",
+]
+
 MIN_SIDE = 16  # below this a VGG's five poolings leave nothing to compare
 _ROTATED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 

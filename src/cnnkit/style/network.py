@@ -32,6 +32,8 @@ from cnnkit.errors import CnnkitError, ModelError
 from cnnkit.interpret.subject import Subject, open_subject, subject_from_model
 from cnnkit.style.head import release_head
 
+__all__ = ["DEFAULT_MODEL", "GREY_MEAN", "GREY_STD", "Warn", "open_network"]
+
 DEFAULT_MODEL = "vgg19"
 GREY_MEAN, GREY_STD = (0.449,), (0.226,)  # ImageNet's statistics averaged over R, G, B
 

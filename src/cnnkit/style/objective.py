@@ -38,6 +38,8 @@ from cnnkit.style.costs import (
 )
 from cnnkit.style.extractor import FeatureExtractor
 
+__all__ = ["DEFAULT_BALANCE", "PARTS", "StyleObjective", "auto_beta", "style_layer_weights"]
+
 PARTS = ("content", "style", "tv", "total")  # the names of the loss parts, in report order
 DEFAULT_BALANCE = 30.0  # style favoured 30:1; chosen by looking at results with VGG19 (docs/style.md)
 

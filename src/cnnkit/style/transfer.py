@@ -35,6 +35,19 @@ from cnnkit.numbers import check_range
 from cnnkit.style.extractor import FeatureExtractor
 from cnnkit.style.objective import DEFAULT_BALANCE, StyleObjective
 
+__all__ = [
+    "ADAM_LR",
+    "INITS",
+    "OPTIMIZERS",
+    "Progress",
+    "StyleResult",
+    "check_numbers",
+    "default_lr",
+    "initial_pixels",
+    "optimize",
+    "style_transfer",
+]
+
 Progress = Callable[[int, int, dict[str, float]], None]  # (step done, steps, loss parts)
 INITS = ("content", "noise")
 OPTIMIZERS = ("lbfgs", "adam")

@@ -16,6 +16,8 @@ from torch import Tensor
 
 from cnnkit.style.transfer import StyleResult
 
+__all__ = ["DPI", "MIN_PANEL_INCHES", "caption", "panels_figure", "save_triptych"]
+
 DPI = 100
 MIN_PANEL_INCHES = 2.6  # below this the titles would be wider than small (32 px) pictures
 
