@@ -12,6 +12,8 @@ import sys
 import types
 from typing import Any
 
+__all__ = ["sys"]
+
 
 class _CallablePackage(types.ModuleType):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

@@ -29,6 +29,14 @@ from torch import Tensor, nn
 from cnnkit.atomic import save_tensors
 from cnnkit.errors import RunError
 
+__all__ = [
+    "CHECKPOINT",
+    "checkpoint_path",
+    "load_checkpoint",
+    "read_checkpoint_state",
+    "save_checkpoint",
+]
+
 CHECKPOINT = "checkpoint.safetensors"
 _META_KEY = "cnnkit_checkpoint"
 _FORMAT = 1

@@ -19,6 +19,19 @@ from typing import Any
 from cnnkit.errors import CnnkitError, did_you_mean
 from cnnkit.numbers import check_range as _check_range
 
+__all__ = [
+    "AMP_MODES",
+    "AUGMENT_KEYS",
+    "AUGMENT_LEVELS",
+    "DEFAULT_MODEL",
+    "DEVICES",
+    "OPTIMIZERS",
+    "PRESETS",
+    "SCHEDULES",
+    "SWITCHES",
+    "TrainConfig",
+]
+
 # The zoo's QuickNet (cnnkit/nn/zoo/quicknet.py): pool-first conv stages of 24/48/96
 # filters and a global max pool, so it takes any image size and channel count.
 DEFAULT_MODEL = "quicknet"

@@ -21,6 +21,8 @@ from typing import Any
 from cnnkit.errors import RunError
 from cnnkit.train.schedule import Schedule
 
+__all__ = ["MORE_LR_FACTOR", "MORE_WARMUP_SHARE", "Cycle", "CycleSchedule", "run_schedule"]
+
 MORE_LR_FACTOR = 0.1  # a continuation's default peak, relative to the run's peak lr
 MORE_WARMUP_SHARE = 0.25  # a continuation warms up for at most this share of its epochs
 

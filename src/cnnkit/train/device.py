@@ -24,6 +24,19 @@ import torch
 
 from cnnkit.errors import CnnkitError
 
+__all__ = [
+    "THREADS_PER_CORE",
+    "Runtime",
+    "bf16_supported",
+    "check_threads",
+    "choose_device",
+    "cpu_has_fast_bf16",
+    "max_threads",
+    "resolve_runtime",
+    "small_work_threads",
+    "torch_threads",
+]
+
 THREADS_PER_CORE = 4  # --threads above this many per core only slows down (or exhausts libgomp)
 
 

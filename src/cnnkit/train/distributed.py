@@ -18,6 +18,19 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+__all__ = [
+    "all_reduce_max",
+    "all_reduce_sum",
+    "barrier",
+    "is_distributed",
+    "is_main",
+    "launched_by_torchrun",
+    "rank",
+    "setup",
+    "teardown",
+    "world_size",
+]
+
 
 def launched_by_torchrun() -> bool:
     """True when torchrun (or a compatible launcher) set a world size above 1."""

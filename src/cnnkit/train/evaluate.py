@@ -31,6 +31,8 @@ from cnnkit.data.loader import eval_batches
 from cnnkit.data.tensordata import DatasetInfo, TensorSplit
 from cnnkit.errors import CnnkitError
 
+__all__ = ["EvalResult", "evaluate"]
+
 
 @dataclass
 class EvalResult:

@@ -31,6 +31,18 @@ from torch.nn.modules.conv import _ConvNd
 
 from cnnkit.errors import CnnkitError, ModelError
 
+__all__ = [
+    "FROZEN_MARK",
+    "WEIGHTED",
+    "ForwardOrder",
+    "FreezeReport",
+    "LayerGroup",
+    "classifier_name",
+    "forward_order",
+    "freeze",
+    "keep_frozen_norms_in_eval",
+]
+
 WEIGHTED = (_ConvNd, nn.Linear)
 FROZEN_MARK = (
     "_cnnkit_frozen"  # set on frozen batch-norm modules (also covers affine=False BN)

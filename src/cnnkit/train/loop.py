@@ -30,6 +30,8 @@ from cnnkit.train.progress import make_progress
 from cnnkit.train.cycles import run_schedule
 from cnnkit.train.step import LossGuard, NonFiniteLoss, apply_update, forward_backward, make_loss
 
+__all__ = ["EpochRunner"]
+
 
 class EpochRunner:
     """Trains ``model`` epoch by epoch; ``fit(run)`` runs the remaining epochs."""

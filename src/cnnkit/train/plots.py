@@ -17,6 +17,8 @@ from torch import Tensor
 
 from cnnkit.atomic import save_figure
 
+__all__ = ["best_epoch", "confusion_counts", "write_confusion", "write_curves"]
+
 _TRAIN = "#1f77b4"
 _VAL = "#d62728"
 

@@ -27,6 +27,17 @@ from cnnkit.data.tensordata import DatasetInfo
 from cnnkit.errors import CnnkitError, DataError, RunError
 from cnnkit.train.run import LoadedRun, load_run
 
+__all__ = [
+    "SPLITS",
+    "FileError",
+    "Prediction",
+    "RunEvaluation",
+    "evaluate_run",
+    "image_paths",
+    "predict",
+    "predictions_csv",
+]
+
 
 @dataclass(frozen=True)
 class Prediction:

@@ -20,6 +20,22 @@ from cnnkit.data.tensordata import DatasetInfo, Splits
 from cnnkit.errors import CnnkitError, ModelError
 from cnnkit.train.config import TrainConfig
 
+__all__ = [
+    "MIN_BATCH",
+    "MIN_STEPS_PER_EPOCH",
+    "build_model",
+    "check_fits",
+    "derive_seed",
+    "fit_batch_to_data",
+    "head_note",
+    "load_splits",
+    "make_optimizer",
+    "model_name",
+    "spec_as_trained",
+    "spec_input_shape",
+    "target_input_shape",
+]
+
 # A batch of a whole small set gives one optimizer step an epoch, and a few epochs of that
 # learn nothing; the batch shrinks so that every epoch takes at least this many steps.
 MIN_STEPS_PER_EPOCH = 16

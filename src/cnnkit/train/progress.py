@@ -19,6 +19,15 @@ from typing import Any
 
 from torch import Tensor
 
+__all__ = [
+    "PlainProgress",
+    "RichProgress",
+    "SilentProgress",
+    "format_epoch",
+    "make_progress",
+    "want_rich",
+]
+
 
 def want_rich(progress: bool | None) -> bool:
     """``None`` means: a rich bar when stderr is a terminal and CI is not set."""

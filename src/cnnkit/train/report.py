@@ -21,6 +21,8 @@ from cnnkit.data.tensordata import DatasetInfo
 from cnnkit.train.plots import best_epoch, write_confusion, write_curves
 from cnnkit.train.run import CONFUSION, CURVES, REPORT, RunDir, unwrap
 
+__all__ = ["CHANCE_FACTOR", "FEW_STEPS", "EvalLike", "chance_note", "model_label", "write_report"]
+
 
 class EvalLike(Protocol):
     """What the report needs from ``cnnkit.train.evaluate.EvalResult``."""

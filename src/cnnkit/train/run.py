@@ -28,6 +28,24 @@ from cnnkit.atomic import save_tensors, write_json, write_text
 from cnnkit.data.tensordata import DatasetInfo
 from cnnkit.errors import CnnkitError, RunError
 
+__all__ = [
+    "CONFIG",
+    "CONFUSION",
+    "CURVES",
+    "FORMAT_VERSION",
+    "LOCK",
+    "METADATA_KEY",
+    "METRICS",
+    "MODEL",
+    "REPORT",
+    "LoadedRun",
+    "ModelMetadata",
+    "RunDir",
+    "check_state",
+    "load_run",
+    "unwrap",
+]
+
 FORMAT_VERSION = 1  # bump when a run directory written by an older cnnkit can no longer load
 METADATA_KEY = "cnnkit"  # the safetensors metadata entry holding our JSON
 

@@ -14,6 +14,16 @@ from pathlib import Path
 
 from cnnkit.errors import RunError
 
+__all__ = [
+    "MODEL_FILE",
+    "RUN_KINDS",
+    "config_kind",
+    "not_resumable_error",
+    "read_run_header",
+    "run_kind",
+    "wrong_kind_error",
+]
+
 MODEL_FILE = "model.safetensors"
 
 # metadata key -> (what the run is, what to do with it instead)

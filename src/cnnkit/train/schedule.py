@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 from cnnkit.errors import CnnkitError
 
+__all__ = ["ONECYCLE_DIV", "ONECYCLE_FINAL_DIV", "Schedule"]
+
 ONECYCLE_DIV = 25.0  # start at peak / 25 (torch's div_factor)
 ONECYCLE_FINAL_DIV = 1e4  # end at start / 1e4 (torch's final_div_factor)
 

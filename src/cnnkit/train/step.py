@@ -18,6 +18,8 @@ from torch import Tensor, nn
 from cnnkit.train import distributed
 from cnnkit.train.device import Runtime
 
+__all__ = ["LossGuard", "NonFiniteLoss", "apply_update", "forward_backward", "make_loss"]
+
 
 class NonFiniteLoss(Exception):
     """Raised by :class:`LossGuard`; the trainer turns it into a RunError with advice."""

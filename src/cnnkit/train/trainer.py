@@ -42,6 +42,8 @@ from cnnkit.train.evaluate import EvalResult, evaluate
 from cnnkit.train.loop import EpochRunner
 from cnnkit.train.prepare import build_model, fit_batch_to_data, head_note, load_splits, make_optimizer, model_name
 
+__all__ = ["TrainResult", "train"]
+
 
 @dataclass
 class TrainResult:

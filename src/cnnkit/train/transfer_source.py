@@ -16,6 +16,8 @@ from torch import nn
 
 from cnnkit.errors import CnnkitError, ModelError, RunError, did_you_mean
 
+__all__ = ["Source", "load_source"]
+
 
 @dataclass
 class Source:
