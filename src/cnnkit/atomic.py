@@ -15,6 +15,8 @@ from typing import Any
 
 from torch import Tensor
 
+__all__ = ["save_figure", "save_tensors", "write_bytes", "write_json", "write_text"]
+
 
 def _atomic(path: str | Path, write: Callable[[str], None]) -> Path:
     """Call ``write(tmp_path)``, then move the finished file over ``path``."""

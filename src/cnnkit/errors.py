@@ -10,6 +10,17 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+__all__ = [
+    "CnnkitError",
+    "ConfigError",
+    "DataError",
+    "ModelError",
+    "RunError",
+    "ShapeError",
+    "SpecError",
+    "did_you_mean",
+]
+
 
 class CnnkitError(Exception):
     """Base class of every error a user can cause. The message is one line."""

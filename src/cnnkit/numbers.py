@@ -11,6 +11,8 @@ import math
 
 from cnnkit.errors import ConfigError
 
+__all__ = ["check_range"]
+
 
 def check_range(
     name: str,
