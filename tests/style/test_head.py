@@ -11,7 +11,7 @@ from torch import nn
 
 from cnnkit.errors import ShapeError
 from cnnkit.style import FeatureExtractor, open_network
-from cnnkit.style.extractor import capture
+from cnnkit.style.extractor import run_to_layers
 from cnnkit.style.head import is_released, release_head
 
 CPU = torch.device("cpu")
@@ -33,8 +33,8 @@ def test_vgg_loses_exactly_its_classifier_and_keeps_every_feature_map() -> None:
     convs = {name: m for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
     x = torch.rand(1, 3, 80, 96)
     with torch.no_grad():
-        ours = capture(model, convs, x)
-        theirs = capture(reference, {n: dict(reference.named_modules())[n] for n in convs}, x)
+        ours = run_to_layers(model, convs, x)
+        theirs = run_to_layers(reference, {n: dict(reference.named_modules())[n] for n in convs}, x)
     for name in convs:
         torch.testing.assert_close(ours[name], theirs[name])
 

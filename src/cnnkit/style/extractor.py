@@ -40,7 +40,7 @@ MAX_STYLE_LAYERS = 5
 NEW_BLOCK = 0.6
 
 
-def capture(model: nn.Module, modules: dict[str, nn.Module], x: Tensor) -> dict[str, Tensor]:
+def run_to_layers(model: nn.Module, modules: dict[str, nn.Module], x: Tensor) -> dict[str, Tensor]:
     """{name: first output} of ``modules`` from ``model(x)``, which stops once all are in
     (:func:`cnnkit.nn.capture.capture`); outputs keep their autograd graph.
 
@@ -77,7 +77,7 @@ def layer_map(subject: Subject) -> LayerMap:
     probe = torch.zeros(1, channels, min(height, PROBE_SIDE), min(width, PROBE_SIDE), device=subject.device)
     wanted = {b.conv: modules[b.conv] for b in bands if b.conv is not None}
     with torch.no_grad():
-        outputs = capture(model, wanted, probe)
+        outputs = run_to_layers(model, wanted, probe)
     aliases: dict[str, str] = {}
     blocks: list[list[str]] = []  # lecture names, block by block
     block_side = 0  # the longer output side of the current block's first convolution
@@ -161,7 +161,7 @@ class FeatureExtractor:
                     f"layer {name!r} comes after the last feature map of {self.name} (it outputs no "
                     "channels and grid); choose a convolutional layer, e.g. conv4_2"
                 )
-        found = capture(self.subject.model, modules, self.subject.pixels_to_input(pixels))
+        found = run_to_layers(self.subject.model, modules, self.subject.pixels_to_input(pixels))
         out: dict[str, Tensor] = {}
         for name, module in resolved.items():
             act = found.get(module)

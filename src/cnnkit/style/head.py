@@ -1,6 +1,6 @@
 """Free the layers that style transfer never runs: everything after the last feature map.
 
-Style transfer reads feature maps (N, C, H, W) only, and :func:`~cnnkit.style.extractor.capture`
+Style transfer reads feature maps (N, C, H, W) only, and :func:`~cnnkit.style.extractor.run_to_layers`
 stops the forward pass once the chosen layers have produced them. A module first called
 after the network's last 4-D output can therefore never influence a usable layer: its
 inputs do not exist yet when the last feature map is made. For VGG19 that is the

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from cnnkit.errors import CnnkitError
-from cnnkit.style.extractor import FeatureExtractor, capture
+from cnnkit.style.extractor import FeatureExtractor, run_to_layers
 
 PROBE_SIDE = 64
 # The activations are kept for backward and get a gradient each; the measured rise of a
@@ -45,7 +45,7 @@ def activation_bytes_per_pixel(extractor: FeatureExtractor) -> float:
     probe = torch.zeros(1, extractor.channels, PROBE_SIDE, PROBE_SIDE, device=extractor.device)
     try:
         with torch.no_grad():
-            capture(model, {last: dict(model.named_modules())[last]}, extractor.subject.pixels_to_input(probe))
+            run_to_layers(model, {last: dict(model.named_modules())[last]}, extractor.subject.pixels_to_input(probe))
     finally:
         for handle in hooks:
             handle.remove()
