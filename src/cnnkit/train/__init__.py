@@ -12,7 +12,7 @@ import sys
 import types
 from typing import Any
 
-__all__ = ["sys"]
+__all__: list[str] = []
 
 
 class _CallablePackage(types.ModuleType):

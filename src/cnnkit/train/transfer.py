@@ -41,8 +41,18 @@ from cnnkit.train.freeze import FreezeReport
 from cnnkit.train.freeze import freeze as freeze_layers
 from cnnkit.train.transfer_source import Source, load_source
 
-__all__ = ["LR_FACTOR", "Prepared", "Source", "finetune", "load_source", "load_target", "make_config",
-           "prepare", "resume_finetune"]
+__all__ = [
+    "LR_FACTOR",
+    "MIN_STEPS_PER_EPOCH",
+    "NORMALIZATIONS",
+    "Prepared",
+    "finetune",
+    "load_target",
+    "make_config",
+    "prepare",
+    "rebuild_start",
+    "resume_finetune",
+]
 
 LR_FACTOR = 0.1  # fine-tuning's default learning rate is this times the preset's
 MIN_STEPS_PER_EPOCH = (
