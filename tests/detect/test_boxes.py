@@ -1,4 +1,4 @@
-"""Boxes: IoU and NMS against torchvision.ops, the match rule, and the encodings."""
+"""Boxes: IoU against torchvision.ops, the input checks, and the YOLO and lecture encodings."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from torchvision import ops
 
 from cnnkit.detect import boxes as B
-from cnnkit.errors import CnnkitError, DataError, ShapeError
+from cnnkit.errors import DataError, ShapeError
 
 
 def random_boxes(n: int, *, size: float = 100.0, seed: int = 0) -> torch.Tensor:
@@ -46,19 +46,6 @@ def test_degenerate_boxes_behave_as_in_torchvision() -> None:
     assert torch.equal(got, torch.zeros(2, 1))
     both = B.iou(flat, flat)  # 0 / 0
     assert torch.equal(torch.isnan(both), torch.isnan(ops.box_iou(flat, flat)))
-    assert not B.is_match(both).any()
-    assert torch.equal(B.box_area(flat), torch.zeros(2))
-
-
-def test_match_rule_is_iou_at_least_the_threshold() -> None:
-    values = torch.tensor([0.4999, 0.5, 0.5001, 0.7, 0.75])
-    assert B.is_match(values).tolist() == [False, True, True, True, True]
-    assert B.is_match(values, 0.75).tolist() == [False, False, False, False, True]
-    # Exactly 0.5 from real boxes: [0,0,2,1] vs [0,0,1,1] share 1 of 2.
-    exact = B.iou(torch.tensor([[0.0, 0.0, 2.0, 1.0]]), torch.tensor([[0.0, 0.0, 1.0, 1.0]]))
-    assert exact.item() == 0.5 and B.is_match(exact).item()
-    with pytest.raises(CnnkitError, match="between 0 and 1"):
-        B.is_match(values, 1.5)
 
 
 def test_box_checks_say_what_is_wrong() -> None:
@@ -69,67 +56,7 @@ def test_box_checks_say_what_is_wrong() -> None:
     with pytest.raises(DataError, match=r"a\[1\].*x2 < x1.*box_convert"):
         B.iou(torch.tensor([[0.0, 0, 1, 1], [5.0, 0, 2, 1]]), torch.zeros(1, 4))
     with pytest.raises(DataError, match="NaN"):
-        B.box_area(torch.tensor([[0.0, 0.0, float("nan"), 1.0]]))
-
-
-def test_area_and_clip_match_torchvision() -> None:
-    boxes = torch.tensor([[-5.0, -5.0, 20.0, 8.0], [30.0, 2.0, 40.0, 12.0], [2.0, 3.0, 6.0, 7.0]])
-    assert torch.equal(B.box_area(boxes), ops.box_area(boxes))
-    clipped = B.clip_boxes(boxes, (10, 25))  # (H, W)
-    assert torch.equal(clipped, ops.clip_boxes_to_image(boxes, (10, 25)))
-    assert clipped[0].tolist() == [0.0, 0.0, 20.0, 8.0]
-    assert B.box_area(clipped)[1].item() == 0.0  # wholly outside: zero area on the edge
-
-
-# --------------------------------------------------------------------------- NMS
-def test_nms_matches_torchvision_including_empty() -> None:
-    boxes = random_boxes(40, size=50, seed=3)
-    scores = torch.rand(40, generator=torch.Generator().manual_seed(4))
-    for thr in (0.3, 0.5, 0.7):
-        assert torch.equal(B.nms(boxes, scores, iou_threshold=thr), ops.nms(boxes, scores, thr))
-    empty = B.nms(torch.zeros(0, 4), torch.zeros(0))
-    assert empty.shape == (0,) and empty.dtype == torch.int64
-
-
-def test_batched_nms_matches_torchvision_and_keeps_classes_apart() -> None:
-    boxes = random_boxes(30, size=40, seed=5)
-    scores = torch.rand(30, generator=torch.Generator().manual_seed(6))
-    labels = torch.randint(0, 3, (30,), generator=torch.Generator().manual_seed(7))
-    assert torch.equal(
-        B.batched_nms(boxes, scores, labels, iou_threshold=0.5), ops.batched_nms(boxes, scores, labels, 0.5)
-    )
-    # Two identical boxes: one survives class-agnostic NMS, both survive per class.
-    same = torch.tensor([[0.0, 0.0, 10.0, 10.0]] * 2)
-    s = torch.tensor([0.9, 0.8])
-    assert B.nms(same, s).tolist() == [0]
-    assert B.batched_nms(same, s, torch.tensor([0, 1])).tolist() == [0, 1]
-    assert B.batched_nms(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long)).numel() == 0
-
-
-def test_nms_with_degenerate_boxes_matches_torchvision() -> None:
-    boxes = torch.tensor([[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 5.0, 5.0]])
-    scores = torch.tensor([0.9, 0.8, 0.7])
-    assert torch.equal(B.nms(boxes, scores), ops.nms(boxes, scores, 0.5))
-
-
-def test_nms_keeps_every_pick_not_only_one_box() -> None:
-    # Two separate objects, each with a duplicate: the lecture's loop keeps one per object.
-    boxes = torch.tensor([[0.0, 0, 10, 10], [1.0, 1, 11, 11], [50.0, 50, 60, 60], [51.0, 50, 61, 60]])
-    scores = torch.tensor([0.9, 0.8, 0.7, 0.95])
-    assert B.nms(boxes, scores).tolist() == [3, 0]
-
-
-def test_select_detections_thresholds_then_suppresses_per_class() -> None:
-    boxes = torch.tensor([[0.0, 0, 10, 10], [1.0, 1, 11, 11], [0.0, 0, 10, 10], [50.0, 50, 60, 60]])
-    scores = torch.tensor([0.9, 0.8, 0.7, 0.4])
-    labels = torch.tensor([0, 0, 1, 0])
-    assert B.select_detections(boxes, scores, labels, score_threshold=0.5).tolist() == [0, 2]
-    assert B.select_detections(boxes, scores, score_threshold=0.3).tolist() == [0, 3]
-    assert B.select_detections(boxes, scores, labels, score_threshold=0.0, max_detections=1).tolist() == [0]
-    with pytest.raises(ShapeError, match=r"scores must have shape \(4,\)"):
-        B.select_detections(boxes, scores[:2])
-    with pytest.raises(ShapeError, match="integer"):
-        B.select_detections(boxes, scores, labels.float())
+        B.iou(torch.tensor([[0.0, 0.0, float("nan"), 1.0]]), torch.zeros(1, 4))
 
 
 # --------------------------------------------------------------------------- encodings
@@ -149,6 +76,16 @@ def boxes_in_image(draw: st.DrawFn) -> torch.Tensor:
     return torch.tensor(rows, dtype=torch.float64).reshape(-1, 4)
 
 
+def _dense(t: torch.Tensor, cells: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """One output grid (1, rows, cols, K, 4) holding box k's raw numbers in its own cell and
+    anchor slot k: the offsets back through the logit, the log sizes as they are."""
+    pred = torch.zeros(1, *grid, len(t), 4, dtype=t.dtype)
+    raw = torch.cat([torch.logit(t[:, :2]), t[:, 2:]], dim=1)
+    for k, (row, col) in enumerate(cells.tolist()):
+        pred[0, row, col, k] = raw[k]
+    return pred
+
+
 @settings(max_examples=60, deadline=None)
 @given(boxes=boxes_in_image(), grid=st.sampled_from([1, 4, 7, (3, 5)]),
        anchor=st.tuples(st.floats(2, 80), st.floats(2, 80)))
@@ -156,10 +93,13 @@ def test_yolo_encode_decode_round_trip(boxes: torch.Tensor, grid, anchor) -> Non
     anchors = torch.tensor([anchor], dtype=torch.float64).expand(len(boxes), 2)
     t, cells = B.encode_yolo(boxes, anchors, image_size=SIZE, grid=grid)
     assert t.shape == (len(boxes), 4) and cells.shape == (len(boxes), 2)
-    assert torch.isfinite(t).all()
-    back = B.decode_yolo(t, anchors, cells, image_size=SIZE, grid=grid)
-    # Offsets are kept 1e-6 cell inside the edges: at most ~1e-4 px away.
-    torch.testing.assert_close(back, boxes, atol=1e-3, rtol=0)
+    assert ((t[:, :2] >= 0) & (t[:, :2] <= 1)).all() and torch.isfinite(t).all()
+    rows_cols = (grid, grid) if isinstance(grid, int) else grid
+    back = B.decode_yolo(_dense(t, cells, rows_cols), anchors.contiguous(), SIZE)
+    got = back[0, cells[:, 0], cells[:, 1], torch.arange(len(boxes))]
+    # An offset of exactly 0 or 1 (a centre on a cell edge) has an infinite logit, which
+    # sigmoid maps back exactly; the rest round-trips to float64 precision.
+    torch.testing.assert_close(got, boxes, atol=1e-9, rtol=1e-9)
 
 
 @settings(max_examples=60, deadline=None)
@@ -178,8 +118,32 @@ def test_yolo_encoding_by_hand() -> None:
     anchor = torch.tensor([[8.0, 24.0]])
     t, cells = B.encode_yolo(box, anchor, image_size=SIZE, grid=4)
     assert cells.tolist() == [[1, 1]]  # (row, col)
-    expected = [math.log(0.25 / 0.75), math.log(0.25 / 0.75), math.log(2.0), math.log(0.5)]
-    torch.testing.assert_close(t[0], torch.tensor(expected), atol=1e-5, rtol=0)
+    expected = [40 / 32 - 1, 30 / 24 - 1, math.log(16 / 8), math.log(12 / 24)]
+    torch.testing.assert_close(t[0], torch.tensor(expected), atol=1e-6, rtol=0)
+
+
+def test_yolo_encoding_of_a_zero_width_box_is_finite() -> None:
+    # A sliver left by clipping: its size counts as 1e-6 px, not log(0).
+    t, _ = B.encode_yolo(torch.tensor([[5.0, 5.0, 5.0, 9.0]]), torch.tensor([[4.0, 4.0]]), image_size=SIZE, grid=4)
+    torch.testing.assert_close(t[0, 2:], torch.tensor([math.log(1e-6 / 4), math.log(4 / 4)]))
+
+
+def test_yolo_decoding_by_hand() -> None:
+    g = torch.Generator().manual_seed(1)
+    pred = torch.randn(1, 3, 3, 2, 7, generator=g)
+    anchors = torch.tensor([[5.0, 9.0], [12.0, 4.0]])
+    boxes = B.decode_yolo(pred, anchors, (30, 60))  # H 30, W 60: cells 20 wide, 10 high
+    assert boxes.shape == (1, 3, 3, 2, 4)
+    i, j, b = 2, 1, 1
+    tx, ty, tw, th = pred[0, i, j, b, :4].tolist()
+    sig = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
+    cx, cy = (j + sig(tx)) * 20, (i + sig(ty)) * 10
+    w, h = 12 * math.exp(tw), 4 * math.exp(th)
+    torch.testing.assert_close(boxes[0, i, j, b], torch.tensor([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]))
+    # Sizes are capped at exp(10) anchors, so an untrained output stays finite.
+    huge = B.decode_yolo(torch.full((1, 1, 1, 1, 4), 1e4), torch.tensor([[1.0, 1.0]]), (8, 8))
+    assert torch.isfinite(huge).all()
+    torch.testing.assert_close(huge[0, 0, 0, 0, 2] - huge[0, 0, 0, 0, 0], torch.tensor(math.exp(10)))
 
 
 def test_lecture_encoding_by_hand() -> None:
@@ -198,28 +162,19 @@ def test_centre_on_the_far_edge_belongs_to_the_last_cell() -> None:
     box = torch.tensor([[120.0, 0.0, 128.0, 96.0]])  # centre x 124 in an 8-wide grid of 16 px
     _, cells = B.encode_bxbyhw(box, image_size=SIZE, grid=8)
     assert cells.tolist() == [[4, 7]]
-    edge = torch.tensor([[0.0, 0.0, 32.0, 24.0]])  # centre exactly on a cell corner
-    t, cells = B.encode_yolo(edge, torch.tensor([[32.0, 24.0]]), image_size=SIZE, grid=4)
-    assert cells.tolist() == [[0, 0]] and torch.isfinite(t).all()
-    torch.testing.assert_close(B.decode_yolo(t, torch.tensor([[32.0, 24.0]]), cells, image_size=SIZE, grid=4), edge,
-                               atol=1e-3, rtol=0)
-
-
-def test_dense_decode_broadcasts_over_a_grid() -> None:
-    anchors = torch.tensor([[10.0, 20.0], [30.0, 15.0]])  # B = 2
-    t = torch.zeros(1, 2, 3, 3, 4)  # (N, B, S, S, 4): offsets 0.5, sizes = anchors
-    boxes = B.decode_yolo(t, anchors.view(2, 1, 1, 2), B.grid_cells(3), image_size=(60, 90), grid=3)
-    assert boxes.shape == (1, 2, 3, 3, 4)
-    # Anchor 1, row 2, col 0: centre (15, 50), size 30 x 15.
-    assert boxes[0, 1, 2, 0].tolist() == [0.0, 42.5, 30.0, 57.5]
+    # YOLO: a centre on the far corner goes to the last cell at offset 1; one on an inner
+    # corner starts the next cell at offset 0.
+    far = torch.tensor([[120.0, 90.0, 136.0, 102.0]])  # centre (128, 96), hanging off the image
+    inner = torch.tensor([[0.0, 0.0, 128.0, 96.0]])  # centre (64, 48)
+    t, cells = B.encode_yolo(torch.cat([far, inner]), torch.tensor([[16.0, 12.0]]), image_size=SIZE, grid=4)
+    assert cells.tolist() == [[3, 3], [2, 2]]
+    torch.testing.assert_close(t[:, :2], torch.tensor([[1.0, 1.0], [0.0, 0.0]]))
 
 
 def test_encoding_errors() -> None:
     box = torch.tensor([[0.0, 0.0, 10.0, 10.0]])
-    with pytest.raises(ShapeError, match=r"anchors must have shape \(1, 2\)"):
-        B.encode_yolo(box, torch.ones(3), image_size=SIZE, grid=4)
-    with pytest.raises(DataError, match="positive width and height"):
-        B.encode_yolo(torch.tensor([[5.0, 5.0, 5.0, 9.0]]), torch.ones(1, 2), image_size=SIZE, grid=4)
+    with pytest.raises(ShapeError, match="grid"):
+        B.encode_yolo(box, torch.ones(1, 2), image_size=SIZE, grid=(0, 4))
     with pytest.raises(ShapeError, match="grid"):
         B.encode_bxbyhw(box, image_size=SIZE, grid=0)
     with pytest.raises(ShapeError, match="image_size"):

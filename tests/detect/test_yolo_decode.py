@@ -1,14 +1,13 @@
-"""Decoding: the box formula, encode -> assign -> decode round trip, threshold and per-class NMS."""
+"""Decoding: encode -> assign -> decode round trip, threshold and per-class NMS (the box formula: test_boxes.py)."""
 
 from __future__ import annotations
-
-import math
 
 import torch
 from torchvision.ops import batched_nms, clip_boxes_to_image
 
+from cnnkit.detect.boxes import decode_yolo
 from cnnkit.detect.sample import Targets
-from cnnkit.detect.yolo_decode import decode, grid_boxes
+from cnnkit.detect.yolo_decode import decode
 from cnnkit.detect.yolo_target import assign_targets
 
 _BIG = 30.0  # a logit whose sigmoid is 1 to float precision
@@ -27,19 +26,6 @@ def _perfect_logits(targets: list[Targets], anchors: torch.Tensor, grid: int, si
     pred[..., 5:][pos] = -_BIG
     pred[..., 5:][pos] = pred[..., 5:][pos].scatter(1, t.labels[pos].unsqueeze(1), _BIG)
     return pred
-
-
-def test_grid_boxes_formula() -> None:
-    g = torch.Generator().manual_seed(1)
-    pred = torch.randn(1, 3, 3, 2, 7, generator=g)
-    anchors = torch.tensor([[5.0, 9.0], [12.0, 4.0]])
-    boxes = grid_boxes(pred, anchors, (30, 60))  # H 30, W 60: cells 20 wide, 10 high
-    i, j, b = 2, 1, 1
-    tx, ty, tw, th = pred[0, i, j, b, :4].tolist()
-    sig = lambda v: 1 / (1 + math.exp(-v))
-    cx, cy = (j + sig(tx)) * 20, (i + sig(ty)) * 10
-    w, h = 12 * math.exp(tw), 4 * math.exp(th)
-    assert torch.allclose(boxes[0, i, j, b], torch.tensor([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]))
 
 
 def test_encode_assign_decode_recovers_the_boxes() -> None:
@@ -72,7 +58,7 @@ def test_threshold_and_nms_match_torchvision() -> None:
     anchors = torch.tensor([[10.0, 10.0], [16.0, 8.0]])
     size = (32, 32)
     found = decode(pred, anchors, size, conf_threshold=0.2, iou_threshold=0.4, max_detections=100)
-    boxes = clip_boxes_to_image(grid_boxes(pred, anchors, size), size).reshape(2, -1, 4)
+    boxes = clip_boxes_to_image(decode_yolo(pred, anchors, size), size).reshape(2, -1, 4)
     obj = torch.sigmoid(pred[..., 4]).reshape(2, -1)
     prob, label = torch.softmax(pred[..., 5:], dim=-1).reshape(2, -1, 3).max(dim=-1)
     for k in range(2):
@@ -114,7 +100,7 @@ def test_multi_label_scores_every_class_of_every_anchor() -> None:
     anchors = torch.tensor([[9.0, 12.0], [14.0, 7.0]])
     size = (24, 24)
     found = decode(pred, anchors, size, conf_threshold=0.05, iou_threshold=0.5, multi_label=True)
-    boxes = clip_boxes_to_image(grid_boxes(pred, anchors, size), size).reshape(2, -1, 4)
+    boxes = clip_boxes_to_image(decode_yolo(pred, anchors, size), size).reshape(2, -1, 4)
     scores = torch.sigmoid(pred[..., 4]).reshape(2, -1, 1) * torch.softmax(pred[..., 5:], -1).reshape(2, -1, 4)
     for k in range(2):
         # reference: one candidate per (anchor, class) pair over the threshold, then per-class NMS

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from torchvision.ops import box_iou
 
 from cnnkit.detect.sample import Targets
-from cnnkit.detect.yolo_target import assign_targets, centred_iou, ignore_by_prediction
+from cnnkit.detect.anchors import shape_iou
+from cnnkit.detect.yolo_target import assign_targets, ignore_by_prediction
 
 
 def _t(boxes: list[list[float]], labels: list[int]) -> Targets:
@@ -20,11 +21,11 @@ def _t(boxes: list[list[float]], labels: list[int]) -> Targets:
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.floats(0.5, 50.0), min_size=4, max_size=4))
-def test_centred_iou_is_the_shape_overlap(sizes: list[float]) -> None:
+def test_shape_iou_is_the_centred_overlap(sizes: list[float]) -> None:
     w, h, aw, ah = sizes
     inter = min(w, aw) * min(h, ah)
     expected = inter / (w * h + aw * ah - inter)
-    got = centred_iou(torch.tensor([[w, h]]), torch.tensor([[aw, ah]]))
+    got = shape_iou(torch.tensor([[w, h]]), torch.tensor([[aw, ah]]))
     assert got.item() == pytest.approx(expected, rel=1e-5)
 
 

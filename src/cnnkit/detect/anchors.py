@@ -112,8 +112,7 @@ def kmeans_anchors(
 
 def _centred(wh: Tensor) -> Tensor:
     """(N, 2) shapes -> (N, 4) xyxy boxes centred at the origin."""
-    half = wh / 2
-    return torch.cat([-half, half], dim=1)
+    return ops.box_convert(torch.cat([torch.zeros_like(wh), wh], dim=1), "cxcywh", "xyxy")
 
 
 def _kmeanspp(wh: Tensor, k: int, generator: torch.Generator) -> Tensor:

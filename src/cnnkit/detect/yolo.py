@@ -19,16 +19,11 @@ Example::
 
 from __future__ import annotations
 
-from cnnkit.detect.yolo_decode import decode, grid_boxes
+from cnnkit.detect.yolo_decode import decode
 from cnnkit.detect.yolo_fit import FitConfig, augment, evaluate_map, fit
 from cnnkit.detect.yolo_loss import YoloLossWeights, yolo_loss
 from cnnkit.detect.yolo_model import YoloDetector, build_yolo
-from cnnkit.detect.yolo_target import (
-    YoloTargets,
-    assign_targets,
-    centred_iou,
-    ignore_by_prediction,
-)
+from cnnkit.detect.yolo_target import YoloTargets, assign_targets, ignore_by_prediction
 
 __all__ = [
     "FitConfig",
@@ -38,11 +33,9 @@ __all__ = [
     "assign_targets",
     "augment",
     "build_yolo",
-    "centred_iou",
     "decode",
     "evaluate_map",
     "fit",
-    "grid_boxes",
     "ignore_by_prediction",
     "yolo_loss",
 ]

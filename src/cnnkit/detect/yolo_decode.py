@@ -5,6 +5,7 @@ For anchor b of the cell in row i, column j, in an H x W image with an S x S gri
     cx = (j + sigmoid(tx)) * W / S        w = anchor_w * exp(tw)
     cy = (i + sigmoid(ty)) * H / S        h = anchor_h * exp(th)
 
+(:func:`cnnkit.detect.boxes.decode_yolo`, with tw, th capped at 10 for untrained outputs);
 score = sigmoid(objectness) * softmax(class logits)[c]. By default c is the most likely class
 (one label per anchor, as YOLOv2 does: what a picture should show). With ``multi_label=True``
 every class whose score passes the threshold gives its own detection of the same box: that is
@@ -21,21 +22,7 @@ import torch
 from torch import Tensor
 from torchvision.ops import batched_nms, clip_boxes_to_image
 
-_MAX_LOG_SIZE = 10.0  # exp(10) ~ 22000 anchors: bounds the size of untrained predictions
-
-
-def grid_boxes(pred: Tensor, anchors: Tensor, image_size: tuple[int, int]) -> Tensor:
-    """(N, S, S, B, 5 + n) predictions -> (N, S, S, B, 4) boxes, xyxy pixels (not clipped)."""
-    _, rows, cols, _, _ = pred.shape
-    height, width = image_size
-    cell_w, cell_h = width / cols, height / rows
-    j = torch.arange(cols, device=pred.device, dtype=pred.dtype).view(1, 1, cols, 1)
-    i = torch.arange(rows, device=pred.device, dtype=pred.dtype).view(1, rows, 1, 1)
-    cx = (j + torch.sigmoid(pred[..., 0])) * cell_w  # (N, S, S, B)
-    cy = (i + torch.sigmoid(pred[..., 1])) * cell_h
-    size = anchors.to(pred.dtype) * torch.exp(pred[..., 2:4].clamp(max=_MAX_LOG_SIZE))  # (N, S, S, B, 2)
-    half_w, half_h = size[..., 0] / 2, size[..., 1] / 2
-    return torch.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], dim=-1)
+from cnnkit.detect.boxes import decode_yolo
 
 
 def decode(
@@ -60,7 +47,7 @@ def decode(
     """
     pred = pred.detach().float()
     n = pred.shape[0]
-    boxes = clip_boxes_to_image(grid_boxes(pred, anchors, image_size), image_size).reshape(n, -1, 4)
+    boxes = clip_boxes_to_image(decode_yolo(pred, anchors, image_size), image_size).reshape(n, -1, 4)
     obj = torch.sigmoid(pred[..., 4]).reshape(n, -1)  # (N, S*S*B)
     probs = torch.softmax(pred[..., 5:], dim=-1).reshape(n, obj.shape[1], -1)  # (N, S*S*B, n_classes)
     found: list[dict[str, Tensor]] = []

@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.optim.swa_utils import AveragedModel
 
+from cnnkit.detect.boxes import decode_yolo
 from cnnkit.detect.sample import DetectionSet, Targets
-from cnnkit.detect.yolo_decode import grid_boxes
 from cnnkit.detect.yolo_loss import YoloLossWeights, yolo_loss
 from cnnkit.detect.yolo_model import YoloDetector
 from cnnkit.detect.yolo_target import assign_targets, ignore_by_prediction
@@ -168,7 +168,7 @@ def fit(
                                       ignore_threshold=cfg.ignore_threshold if by_anchor else None)
             pred = detector(detector.normalize(images))
             if not by_anchor:
-                boxes = grid_boxes(pred.detach(), detector.anchors, data.image_size)
+                boxes = decode_yolo(pred.detach(), detector.anchors, data.image_size)
                 assigned.ignore |= ignore_by_prediction(boxes, targets, cfg.ignore_threshold) & ~assigned.positive
             parts = yolo_loss(pred, assigned, cfg.loss)
             opt.zero_grad(set_to_none=True)

@@ -6,9 +6,10 @@ S x S grid (cells of ``H/S`` by ``W/S`` pixels):
 - its cell is the one holding the centre: row ``i = floor(cy / (H/S))``, column
   ``j = floor(cx / (W/S))`` (a centre on the far edge goes to the last cell);
 - its anchor is the one whose shape overlaps it best: IoU of the box and each anchor with
-  both placed at the same centre (``torchvision.ops.box_iou`` on centred boxes);
+  both placed at the same centre (:func:`cnnkit.detect.anchors.shape_iou`);
 - targets there: ``tx = cx / (W/S) - j`` and ``ty = cy / (H/S) - i`` (0..1 inside the cell),
-  ``tw = log(w / anchor_w)``, ``th = log(h / anchor_h)``, objectness 1, the class;
+  ``tw = log(w / anchor_w)``, ``th = log(h / anchor_h)`` (:func:`cnnkit.detect.boxes.encode_yolo`),
+  objectness 1, the class;
 - ignore rule (after YOLOv2/v3), two forms. Anchor form (:func:`assign_targets`): the other
   anchors of that cell whose centred IoU with the box exceeds ``ignore_threshold`` are
   neither positive nor negative, so the objectness loss does not push down an anchor that
@@ -31,8 +32,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from torchvision.ops import box_iou
+from torchvision.ops import box_convert, box_iou
 
+from cnnkit.detect.anchors import shape_iou
+from cnnkit.detect.boxes import encode_yolo
 from cnnkit.detect.sample import Targets
 
 
@@ -58,11 +61,6 @@ class YoloTargets:
         return ~(self.positive | self.ignore)
 
 
-def centred_iou(sizes: Tensor, anchors: Tensor) -> Tensor:
-    """IoU of (K, 2) box sizes with (B, 2) anchor sizes, all centred on the origin -> (K, B)."""
-    return box_iou(torch.cat([-sizes / 2, sizes / 2], dim=1), torch.cat([-anchors / 2, anchors / 2], dim=1))
-
-
 def assign_targets(
     targets: Sequence[Targets],
     anchors: Tensor,
@@ -79,8 +77,6 @@ def assign_targets(
     device = anchors.device
     anchors = anchors.float()
     n, s, b = len(targets), int(grid), int(anchors.shape[0])
-    height, width = image_size
-    cell_w, cell_h = width / s, height / s
     box = torch.zeros(n, s, s, b, 4, device=device)
     positive = torch.zeros(n, s, s, b, dtype=torch.bool, device=device)
     ignore = torch.zeros(n, s, s, b, dtype=torch.bool, device=device)
@@ -92,13 +88,11 @@ def assign_targets(
     gt = torch.cat([t.boxes.reshape(-1, 4) for t in targets]).to(device).float()  # (K, 4) xyxy
     cls = torch.cat([t.labels.reshape(-1) for t in targets]).to(device).long()  # (K,)
     image = torch.repeat_interleave(torch.arange(n, device=device), torch.tensor(counts, device=device))
-    wh = (gt[:, 2:] - gt[:, :2]).clamp(min=1e-6)  # (K, 2)
-    centre = (gt[:, :2] + gt[:, 2:]) / 2  # (K, 2) x, y
-    gx, gy = centre[:, 0] / cell_w, centre[:, 1] / cell_h  # centres in cell units
-    col = gx.floor().long().clamp(0, s - 1)
-    row = gy.floor().long().clamp(0, s - 1)
-    ious = centred_iou(wh, anchors)  # (K, B)
+    wh = box_convert(gt, "xyxy", "cxcywh")[:, 2:].clamp(min=1e-6)  # (K, 2)
+    ious = shape_iou(wh, anchors)  # (K, B)
     best = ious.argmax(dim=1)  # (K,)
+    encoded, cells = encode_yolo(gt, anchors[best], image_size=image_size, grid=s)  # (K, 4), (K, 2)
+    row, col = cells.unbind(1)
 
     # Collisions: order by slot, larger area first inside a slot; keep each slot's first box.
     slot = ((image * s + row) * s + col) * b + best
@@ -119,15 +113,7 @@ def assign_targets(
     where = (image[k], row[k], col[k], best[k])
     positive[where] = True
     labels[where] = cls[k]
-    box[where] = torch.stack(
-        [
-            gx[k] - col[k].float(),
-            gy[k] - row[k].float(),
-            torch.log(wh[k, 0] / anchors[best[k], 0]),
-            torch.log(wh[k, 1] / anchors[best[k], 1]),
-        ],
-        dim=1,
-    )
+    box[where] = encoded[k]
     ignore &= ~positive
     return YoloTargets(box, positive, ignore, labels, int(len(order) - len(keep)))
 
