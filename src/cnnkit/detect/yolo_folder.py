@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
+from torchvision.ops import box_convert
 
 from cnnkit.data.images import write_png
 from cnnkit.detect.annotated_images import (
@@ -44,30 +45,14 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 def yolo_to_xyxy(cxcywh: Tensor, width: float, height: float) -> Tensor:
     """(K, 4) normalized ``(cx, cy, w, h)`` -> (K, 4) ``(x1, y1, x2, y2)`` pixels."""
-    cx, cy, w, h = cxcywh.unbind(-1)
-    return torch.stack(
-        [
-            (cx - w / 2) * width,
-            (cy - h / 2) * height,
-            (cx + w / 2) * width,
-            (cy + h / 2) * height,
-        ],
-        -1,
-    )
+    scale = cxcywh.new_tensor([width, height, width, height])
+    return box_convert(cxcywh, "cxcywh", "xyxy") * scale
 
 
 def xyxy_to_yolo(boxes: Tensor, width: float, height: float) -> Tensor:
     """(K, 4) ``(x1, y1, x2, y2)`` pixels -> (K, 4) normalized ``(cx, cy, w, h)``."""
-    x1, y1, x2, y2 = boxes.unbind(-1)
-    return torch.stack(
-        [
-            (x1 + x2) / 2 / width,
-            (y1 + y2) / 2 / height,
-            (x2 - x1) / width,
-            (y2 - y1) / height,
-        ],
-        -1,
-    )
+    scale = boxes.new_tensor([width, height, width, height])
+    return box_convert(boxes, "xyxy", "cxcywh") / scale
 
 
 # --- reading --------------------------------------------------------------------------------
