@@ -18,6 +18,8 @@ from torchvision import ops
 from cnnkit.detect.sample import DetectionSet
 from cnnkit.errors import CnnkitError, DataError, ShapeError
 
+__all__ = ["AnchorFit", "avg_iou", "box_shapes", "kmeans_anchors", "shape_iou"]
+
 
 @dataclass
 class AnchorFit:

@@ -29,6 +29,8 @@ from torchvision import ops
 
 from cnnkit.errors import DataError, ShapeError
 
+__all__ = ["check_boxes", "decode_bxbyhw", "decode_yolo", "encode_bxbyhw", "encode_yolo", "iou"]
+
 # exp(10) ~ 22000 anchors: bounds the size of an untrained network's boxes.
 _MAX_LOG_SIZE = 10.0
 # A zero-width box (a sliver left by clipping) would have log size -inf.

@@ -24,6 +24,8 @@ from torchvision.ops import batched_nms, clip_boxes_to_image
 
 from cnnkit.detect.boxes import decode_yolo
 
+__all__ = ["decode"]
+
 
 def decode(
     pred: Tensor,

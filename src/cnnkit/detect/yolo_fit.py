@@ -26,6 +26,8 @@ from cnnkit.detect.yolo_model import YoloDetector
 from cnnkit.detect.yolo_target import assign_targets, ignore_by_prediction
 from cnnkit.errors import DataError
 
+__all__ = ["FitConfig", "augment", "evaluate_map", "fit", "weight_ema"]
+
 _MIN_KEPT = 0.4  # a shifted box keeps its label if at least this fraction of its area stays in view
 
 

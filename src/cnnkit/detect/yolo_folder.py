@@ -37,6 +37,15 @@ from cnnkit.detect.annotated_images import (
 from cnnkit.detect.sample import DetectionSet
 from cnnkit.errors import DataError
 
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "read_yolo",
+    "read_yolo_classes",
+    "write_yolo",
+    "xyxy_to_yolo",
+    "yolo_to_xyxy",
+]
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 

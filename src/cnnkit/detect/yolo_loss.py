@@ -26,6 +26,8 @@ from torch import Tensor
 
 from cnnkit.detect.yolo_target import YoloTargets
 
+__all__ = ["YoloLossWeights", "yolo_loss"]
+
 
 @dataclass(frozen=True)
 class YoloLossWeights:

@@ -24,6 +24,8 @@ from torch import Tensor, nn
 from cnnkit.errors import ModelError, ShapeError
 from cnnkit.nn.pixel_stats import PixelStats
 
+__all__ = ["YoloDetector", "build_yolo", "check_backbone"]
+
 _OBJ_PRIOR = 0.01  # objectness bias starts at logit(0.01): few cells hold objects (RetinaNet's prior)
 
 

@@ -38,6 +38,8 @@ from cnnkit.detect.anchors import shape_iou
 from cnnkit.detect.boxes import encode_yolo
 from cnnkit.detect.sample import Targets
 
+__all__ = ["YoloTargets", "assign_targets", "ignore_by_prediction"]
+
 
 @dataclass
 class YoloTargets:
