@@ -12,6 +12,8 @@ import math
 import torch
 from torch import Tensor
 
+__all__ = ["Adam"]
+
 
 class Adam:
     """Adam on ``param`` (a leaf tensor that requires grad): ``step()`` after ``backward()``.

@@ -32,6 +32,25 @@ from cnnkit.interpret.subject import Subject
 from cnnkit.numbers import check_range
 from cnnkit.train.device import small_work_threads
 
+__all__ = [
+    "METHODS",
+    "PGD_STEPS",
+    "AttackResult",
+    "adversarial_figure",
+    "attack",
+    "attack_loss",
+    "check_labels",
+    "check_pgd",
+    "check_pixels",
+    "eps_fraction",
+    "evaluate_attack",
+    "fgsm",
+    "levels_hint",
+    "percent",
+    "pgd",
+    "pixel_logits",
+]
+
 METHODS = ("fgsm", "pgd")
 PGD_STEPS = 20  # the default number of PGD steps
 

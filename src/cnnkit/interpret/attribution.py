@@ -46,6 +46,20 @@ from cnnkit.interpret.baselines import baseline_pixels, check_baseline, describe
 from cnnkit.interpret.subject import Subject, conv_layer_names
 from cnnkit.nn.capture import capture
 
+__all__ = [
+    "IG_STEPS",
+    "METHODS",
+    "SIGNED",
+    "SMOOTHGRAD_NOISE",
+    "SMOOTHGRAD_SAMPLES",
+    "Attribution",
+    "default_gradcam_layer",
+    "noise_draws",
+    "occlusion_window",
+    "saliency",
+    "saliency_maps",
+]
+
 METHODS = ("gradient", "smoothgrad", "integrated-gradients", "gradcam", "occlusion")
 SIGNED = {"integrated-gradients", "occlusion"}  # maps with both signs (others are >= 0)
 

@@ -26,6 +26,16 @@ from torch import Tensor
 from cnnkit.errors import CnnkitError
 from cnnkit.interpret.regularize import gaussian_blur
 
+__all__ = [
+    "BASELINES",
+    "DARK_BORDER",
+    "baseline_pixels",
+    "blur_sigma",
+    "check_baseline",
+    "describe_baseline",
+    "resolve_baseline",
+]
+
 BASELINES = ("auto", "black", "mean", "blur")
 DARK_BORDER = 0.1  # median border pixel (0..1) under which black counts as the background
 

@@ -29,6 +29,17 @@ from cnnkit.interpret.maximize import layer_output
 from cnnkit.interpret.subject import Subject
 from cnnkit.numbers import check_range
 
+__all__ = [
+    "MAX_ASPECT",
+    "Dream",
+    "check_settings",
+    "default_size",
+    "dream",
+    "dream_figure",
+    "load_dream_image",
+    "octave_sizes",
+]
+
 
 @dataclass
 class Dream:

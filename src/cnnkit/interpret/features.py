@@ -26,6 +26,17 @@ from cnnkit.errors import CnnkitError, ShapeError
 from cnnkit.interpret.subject import Subject, conv_layer_names
 from cnnkit.nn.capture import capture
 
+__all__ = [
+    "ACTIVATIONS",
+    "FeatureLayer",
+    "channel_stats",
+    "conv_feature_layers",
+    "feature_maps",
+    "features_figure",
+    "resolve_layers",
+    "top_channels",
+]
+
 ACTIVATIONS: tuple[type[nn.Module], ...] = (
     nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU,
     nn.Mish, nn.Hardswish, nn.Softplus, nn.Tanh, nn.Sigmoid,

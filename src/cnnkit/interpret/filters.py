@@ -28,6 +28,16 @@ from cnnkit.errors import CnnkitError
 from cnnkit.interpret.plots import DIVERGING
 from cnnkit.interpret.subject import Subject, conv_layer_names
 
+__all__ = [
+    "MAX_INPUTS",
+    "default_max_filters",
+    "filter_summary",
+    "filter_view",
+    "filter_weights",
+    "filters_figure",
+    "first_conv_name",
+]
+
 MAX_INPUTS = 16  # input-channel columns drawn for a deeper layer
 
 

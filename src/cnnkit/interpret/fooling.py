@@ -30,6 +30,8 @@ from cnnkit.interpret.adversarial import attack_loss, eps_fraction, pixel_logits
 from cnnkit.train.device import small_work_threads
 from cnnkit.interpret.subject import Subject
 
+__all__ = ["FoolResult", "fool", "fooling_figure", "start_noise"]
+
 
 @dataclass
 class FoolResult:

@@ -9,6 +9,8 @@ import torch
 from cnnkit.interpret.subject import Subject
 from cnnkit.nn.capture import capture
 
+__all__ = ["layer_table"]
+
 
 def layer_table(subject: Subject) -> list[dict[str, Any]]:
     """Every named module with its type and output shape (without the batch) for one

@@ -48,6 +48,25 @@ from cnnkit.interpret.subject import Subject
 from cnnkit.nn.capture import capture
 from cnnkit.numbers import check_range
 
+__all__ = [
+    "DIM",
+    "PRIORS",
+    "Maximized",
+    "Settings",
+    "ascend",
+    "channel_score",
+    "class_score",
+    "image_generators",
+    "layer_channels",
+    "layer_output",
+    "make_settings",
+    "maximize_channels",
+    "maximize_classes",
+    "maximize_figure",
+    "shown_pixels",
+    "tile_titles",
+]
+
 PRIORS = ("auto", "data", "pixels")
 
 

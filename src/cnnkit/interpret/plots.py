@@ -16,6 +16,19 @@ from torch import Tensor
 
 from cnnkit.atomic import save_figure
 
+__all__ = [
+    "DIVERGING",
+    "HEAT",
+    "class_label",
+    "default_output",
+    "figure",
+    "grid_shape",
+    "image_grid",
+    "show_image",
+    "to_numpy_image",
+    "write",
+]
+
 # Signed maps (gradients, filter weights): blue negative, white zero, red positive.
 DIVERGING = "RdBu_r"
 # Unsigned importance (saliency magnitude, Grad-CAM): dark to bright, readable in grey print.

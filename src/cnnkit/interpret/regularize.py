@@ -24,6 +24,18 @@ from torch import Tensor
 
 from cnnkit.errors import CnnkitError
 
+__all__ = [
+    "centre_penalty",
+    "centre_weights",
+    "gaussian_blur",
+    "gaussian_kernel1d",
+    "l2_penalty",
+    "random_shift",
+    "roll",
+    "roll_each",
+    "total_variation",
+]
+
 
 def random_shift(max_shift: int, *, generator: torch.Generator | None = None) -> tuple[int, int]:
     """A random (dy, dx), each uniform in -max_shift..max_shift (drawn from ``generator``)."""

@@ -25,6 +25,8 @@ from cnnkit.interpret.attribution import Attribution
 from cnnkit.interpret.plots import DIVERGING, HEAT, figure, show_image
 from cnnkit.interpret.subject import Subject
 
+__all__ = ["LABELS", "UNITS", "method_title", "saliency_figure", "short_name", "shown_map"]
+
 LABELS = {
     "gradient": "gradient",
     "smoothgrad": "SmoothGrad",

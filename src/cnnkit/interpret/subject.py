@@ -30,6 +30,15 @@ from torch import Tensor, nn
 from cnnkit.data.tensordata import DatasetInfo, TensorSplit
 from cnnkit.errors import CnnkitError, ModelError, RunError, ShapeError, did_you_mean
 
+__all__ = [
+    "SPLIT_NAMES",
+    "Subject",
+    "conv_layer_names",
+    "describe",
+    "open_subject",
+    "subject_from_model",
+]
+
 SPLIT_NAMES = ("train", "val", "test")
 
 
