@@ -33,6 +33,16 @@ from cnnkit.interpret.subject import Subject
 from cnnkit.nn.capture import capture as nn_capture
 from cnnkit.style.head import is_released
 
+__all__ = [
+    "MAX_STYLE_LAYERS",
+    "NEW_BLOCK",
+    "PROBE_SIDE",
+    "FeatureExtractor",
+    "LayerMap",
+    "layer_map",
+    "run_to_layers",
+]
+
 PROBE_SIDE = 128  # the probe pass that groups convolutions into blocks runs at most this size
 MAX_STYLE_LAYERS = 5
 # A convolution starts a new block when its output is at most this share of the block's

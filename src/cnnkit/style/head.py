@@ -20,6 +20,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+__all__ = ["is_released", "release_head"]
+
 
 def is_released(module: nn.Module) -> bool:
     """True when any parameter or buffer of ``module`` (or its children) was released."""

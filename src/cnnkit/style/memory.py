@@ -21,6 +21,16 @@ from torch import Tensor, nn
 from cnnkit.errors import CnnkitError
 from cnnkit.style.extractor import FeatureExtractor, run_to_layers
 
+__all__ = [
+    "GIB",
+    "MARGIN",
+    "OVERHEAD",
+    "PROBE_SIDE",
+    "activation_bytes_per_pixel",
+    "available_bytes",
+    "check_fits",
+]
+
 PROBE_SIDE = 64
 # The activations are kept for backward and get a gradient each; the measured rise of a
 # 256 px VGG19 run (BENCHMARKS.md) is about 1.75x the forward activations.
