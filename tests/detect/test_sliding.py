@@ -3,19 +3,14 @@ naive windows, hand-computed window boxes, and NMS against torchvision."""
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from torch import nn
 from torchvision.ops import nms
 
 import cnnkit
 from cnnkit.detect.sliding import (
     conv_windows,
-    geometric_scales,
     naive_windows,
     pyramid,
     to_fully_conv,
@@ -203,13 +198,3 @@ def test_nms_keeps_overlapping_boxes_of_other_classes() -> None:
     assert only_two.labels.tolist() == [2]
     with pytest.raises(ShapeError, match="indices below 3"):
         windows_to_detections(logits, boxes, classes=[3])
-
-
-@settings(max_examples=40, deadline=None)
-@given(st.floats(0.2, 2.0), st.floats(0.01, 0.19), st.floats(0.5, 0.95))
-def test_geometric_scales(largest: float, smallest: float, step: float) -> None:
-    scales = geometric_scales(largest, smallest, step=step)
-    assert scales[0] == pytest.approx(largest)
-    assert scales[-1] >= smallest * (1 - 1e-9) and scales[-1] * step < smallest
-    for a, b in itertools.pairwise(scales):
-        assert b == pytest.approx(a * step)

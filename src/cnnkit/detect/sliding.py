@@ -35,7 +35,6 @@ cannot be converted (:class:`~cnnkit.errors.ModelError`).
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -51,7 +50,6 @@ __all__ = [
     "FullyConvNet",
     "conv_windows",
     "detect",
-    "geometric_scales",
     "naive_windows",
     "pyramid",
     "to_fully_conv",
@@ -335,11 +333,3 @@ def detect(
     scores, boxes = conv_windows(net, image, scales=scales)
     return windows_to_detections(scores, boxes, threshold=threshold, iou=iou, classes=classes,
                                  max_detections=max_detections)
-
-
-def geometric_scales(largest: float, smallest: float, *, step: float = 0.8) -> list[float]:
-    """Scale factors from ``largest`` down to at least ``smallest``, each ``step`` times the last."""
-    if not (0 < step < 1) or smallest <= 0 or largest < smallest:
-        raise ShapeError(f"need 0 < step < 1 and 0 < smallest <= largest, got {step}, {smallest}, {largest}")
-    n = math.floor(math.log(smallest / largest) / math.log(step) + 1e-9) + 1
-    return [largest * step**i for i in range(n)]
