@@ -67,13 +67,15 @@ def import_graph(root: Path) -> dict[tuple[str, str], list[str]]:
         if source is None:
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        seen: set[str] = set()
         for target, line in _imported(tree, module, path.name == "__init__.py"):
             if target != name and not target.startswith(f"{name}."):
                 continue
             dest = _unit(target, root)
-            if dest is not None and dest != source:
-                where = f"{path.relative_to(root.parent)}:{line} imports {target}"
-                edges.setdefault((source, dest), []).append(where)
+            where = f"{path.relative_to(root.parent)}:{line}"
+            if dest is not None and dest != source and where not in seen:
+                seen.add(where)  # ``from a import b`` names a and a.b: report the line once
+                edges.setdefault((source, dest), []).append(f"{where} imports {target}")
     return edges
 
 
