@@ -25,7 +25,8 @@ from pathlib import Path
 import torch
 
 from cnnkit.detect.data import DataOptions, resolve_data
-from cnnkit.detect.run_train import TrainSettings, torch_threads, train_run
+from cnnkit.detect.run_train import TrainSettings, train_run
+from cnnkit.train.device import torch_threads
 
 CALIBRATION_SCENES = 256
 
