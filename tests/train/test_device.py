@@ -16,7 +16,7 @@ def test_threads_bound_is_a_few_per_core() -> None:
     for ok in (None, 0, 1, cores, THREADS_PER_CORE * cores):
         check_threads(ok)
     for bad in (-1, THREADS_PER_CORE * cores + 1, 100_000):
-        with pytest.raises(CnnkitError, match="--threads"):
+        with pytest.raises(CnnkitError, match="^threads must be a whole number >= 0"):
             check_threads(bad)
 
 
