@@ -41,3 +41,20 @@ def test_a_run_trained_with_skip_bad_evaluates_on_the_same_files(tmp_path: Path)
     assert result.config.skip_bad
     evaluation = evaluate_run(tmp_path / "run", split="train")  # would stop at cut.png without the run's skip_bad
     assert evaluation.result.num_samples == len(load_splits(result.config, spec).train)
+
+
+def test_eval_takes_skip_bad_as_its_error_advises(tmp_path: Path, run_cli, cli_error) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    (tmp_path / "clean").mkdir()
+    _folder(tmp_path / "clean")
+    (tmp_path / "clean" / "b" / "cut.png").unlink()
+    _folder(tmp_path / "bad")
+    code, _, err = run_cli(["train", "INPUT(1x8x8) -> CONV(4, k=3) -> RELU -> GAP -> FC", "--data",
+                            f"folder:{tmp_path / 'clean'}", "--epochs", "1", "--out", tmp_path / "run", "-q"])
+    assert code == 0, err
+    line = cli_error(["eval", tmp_path / "run", "--data", f"folder:{tmp_path / 'bad'}"])
+    assert "or pass --skip-bad" in line
+    code, out, err = run_cli(["eval", tmp_path / "run", "--data", f"folder:{tmp_path / 'bad'}", "--skip-bad", "--json"])
+    assert code == 0, err
+    assert json.loads(out)["num_samples"] >= 1

@@ -71,6 +71,12 @@ def test_no_better_than_chance_names_the_likely_cause() -> None:
     blown = chance_note(0.1, 10, config, _records([2.3, 8698.0], 400))
     assert blown is not None and "learning rate 0.4 is likely too high" in blown and "--lr 0.04" in blown
     assert "too high" in (chance_note(0.1, 10, config, _records([2.3, math.nan], 400)) or "")
+    # falling, but never near a guess's ln(10) = 2.3: the step size, not the number of steps
+    huge = chance_note(0.1, 10, {"lr": 20.0, "batch_size": 18}, _records([1.2e7, 1.0e5, 563.5], 48))
+    assert huge is not None and "learning rate 20 is likely too high" in huge
+    # the batch is already the smallest the trainer picks: only more epochs can help
+    small = chance_note(0.2, 3, {"lr": 0.01, "batch_size": 8}, _records([1.1, 1.1], 4))
+    assert small is not None and small.endswith("train longer with --epochs")
 
 
 @pytest.mark.parametrize(

@@ -97,3 +97,33 @@ def test_resume_after_the_spec_file_was_edited(workdir: Path, monkeypatch: pytes
     code, out, err = run_cli(["train", "--resume", "runs/i"])
     assert code == 0, err  # before: "the checkpoint ... belongs to another run"
     assert [json.loads(line)["epoch"] for line in (workdir / "runs/i/metrics.jsonl").read_text().splitlines()] == [1, 2]
+
+
+def test_a_run_whose_data_moved_resumes_with_data_pointing_at_the_new_place(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, run_cli: Callable, cli_error: Callable
+) -> None:
+    real = loop.EpochRunner.run_epoch
+
+    def interrupted(self, epoch: int):  # type: ignore[no-untyped-def]
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return real(self, epoch)
+
+    monkeypatch.setattr(loop.EpochRunner, "run_epoch", interrupted)
+    code, _, _ = run_cli(["train", "my.spec", "--data", "folder:shapes", *TRAIN, "--out", "runs/m"])
+    assert code == 130
+    monkeypatch.undo()
+    monkeypatch.chdir(workdir)
+    (workdir / "shapes").rename(workdir / "moved")
+
+    line = cli_error(["train", "--resume", "runs/m"])
+    assert line == (f"error: the data of runs/m was at {workdir / 'shapes'}, which is not there any more (moved or "
+                    "deleted?); point at it with `cnnkit train --resume runs/m --data folder:NEW_PATH` (data= in Python)")
+    code, out, err = run_cli(["train", "--resume", "runs/m", "--data", "folder:moved"])
+    assert code == 0, err
+    assert json.loads((workdir / "runs/m/config.json").read_text())["data"] == f"folder:{workdir / 'moved'}"
+    (workdir / "moved").rename(workdir / "gone")  # interpret has no --data: its message names what works instead
+    line = cli_error(["interpret", "saliency", "runs/m", "test:0"])
+    assert line == (f"error: the data of runs/m was at {workdir / 'moved'}, which is not there any more (moved or "
+                    "deleted?); move it back, or give image files instead of test:N (`cnnkit eval runs/m --data ...` "
+                    "evaluates on the data's new place)")

@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
         ),
         split: str = typer.Option("test", "--split", "-s", help="test, val (the run's validation carve-out) or train."),
         batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", min=1, help="Samples per forward pass."),
-        device: str = typer.Option("auto", "--device", help="auto (cuda, mps, cpu), cpu, cuda or mps."),
+        device: str = DEVICE,
         tta: Optional[bool] = typer.Option(
             None, "--tta/--no-tta", help="Average with horizontally flipped inputs [default: as the run did]."
         ),
@@ -110,6 +110,9 @@ def register(app: typer.Typer) -> None:
             None, "--plot", help="Where to write the confusion-matrix PNG, a .png file [default: RUN/eval-DATA-SPLIT.png]."
         ),
         as_json: bool = typer.Option(False, "--json", help="Print the results as JSON for programs."),
+        skip_bad: Optional[bool] = typer.Option(
+            None, "--skip-bad", help="folder: data: leave unreadable image files out (a note names them) [default: as the run trained]."
+        ),
     ) -> None:
         """Evaluate a trained run: accuracy, per-class accuracy and the confusion matrix.
 
@@ -132,7 +135,7 @@ def register(app: typer.Typer) -> None:
         if plot is not None:
             check_png_path(plot, "--plot")  # before the evaluation, not after it
         ev = evaluate_run(
-            run, data=data, split=split, batch_size=batch_size, device=device, tta_flip=tta, amp=amp
+            run, data=data, split=split, batch_size=batch_size, device=device, tta_flip=tta, amp=amp, skip_bad=skip_bad
         )
         target = plot or Path(run) / _plot_name(ev.data, ev.split)
         write_confusion(

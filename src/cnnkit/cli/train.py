@@ -91,11 +91,11 @@ def register(app: typer.Typer) -> None:
         if more is not None and resume is None:
             raise CnnkitError("--more continues a finished run: give it with --resume RUN (for a new run use --epochs)")
         if resume is not None:
-            allowed = (*RESUME_KEEPS, "more", "lr") if more is not None else RESUME_KEEPS
+            allowed = (*RESUME_KEEPS, "data", *(("more", "lr") if more is not None else ()))  # --data: moved folder data
             check_nothing_else_on_resume(ctx, "cnnkit train", allowed=allowed)
             target = resume
-            work = partial(train, out=resume, resume=True, progress=None, quiet=quiet or as_json, command=command,
-                           more=more, more_lr=lr)  # fmt: skip
+            work = partial(train, None, data, out=resume, resume=True, progress=None, quiet=quiet or as_json,
+                           command=command, more=more, more_lr=lr)  # fmt: skip
         else:
             options: dict[str, Any] = {
                 "epochs": epochs,

@@ -38,14 +38,13 @@ def absolute_reference(reference: str) -> str:
     return prefix + os.path.abspath(path)  # normalizes ".." without resolving symlinks
 
 
-def check_reference(reference: str, *, run: str | Path) -> None:
+def check_reference(reference: str, *, run: str | Path, fix: str | None = None) -> None:
     """DataError when ``reference`` (as ``run`` stored it) names a path that is not there any
-    more, saying where it was and how to point at its new place."""
+    more, saying where it was and how to point at its new place: ``fix``, or by default the
+    ``--data`` option of the command (``data=`` in Python)."""
     found = reference_path(reference)
     if found is None or found[1].exists():
         return
     prefix, path = found
-    raise DataError(
-        f"the data of {run} was at {path}, which is not there any more (moved or deleted?); "
-        f"point at it with --data {prefix}NEW_PATH (data= in Python)"
-    )
+    how = fix or f"point at it with --data {prefix}NEW_PATH (data= in Python)"
+    raise DataError(f"the data of {run} was at {path}, which is not there any more (moved or deleted?); {how}")

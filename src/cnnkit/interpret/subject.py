@@ -132,7 +132,9 @@ class Subject:
         from cnnkit.data.sources import load_dataset
 
         reference = str(self.config.get("data") or self.info.name)
-        check_reference(reference, run=self.name)
+        where = self.path if self.path is not None else self.name
+        check_reference(reference, run=where, fix="move it back, or give image files instead of "
+                        f"{split}:N (`cnnkit eval {where} --data ...` evaluates on the data's new place)")
         splits = load_dataset(
             reference,
             val_fraction=float(self.config.get("val_fraction", 0.1)),

@@ -237,6 +237,7 @@ def evaluate_run(
     tta_flip: bool | None = None,
     amp: str | None = None,
     download: bool = True,
+    skip_bad: bool | None = None,
 ) -> RunEvaluation:
     """Evaluate a run on ``split`` of ``data`` (default: the dataset it was trained on).
 
@@ -269,7 +270,7 @@ def evaluate_run(
         input_shape=shape,
         limit=config.get("limit"),
         download=download,
-        skip_bad=bool(config.get("skip_bad", False)),  # as the run was trained
+        skip_bad=bool(config.get("skip_bad", False)) if skip_bad is None else skip_bad,  # default: as the run trained
     )
     if splits.info.num_classes != loaded.info.num_classes:
         raise DataError(

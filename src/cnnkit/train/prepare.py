@@ -106,8 +106,10 @@ def fit_batch_to_data(config: TrainConfig, train_size: int, world: int = 1) -> t
     adapted = config.replace(batch_size=fitting)
     lr = (f"lr {config.lr:g} -> {adapted.lr:.3g} (scaled with the batch; --lr sets it)"
           if adapted.lr != config.lr else f"lr {config.lr:g} kept (given)")  # fmt: skip
-    note = (f"batch size {config.batch_size} -> {fitting}, so that {train_size} training samples "
-            f"give {train_size // fitting} steps an epoch; {lr}")  # fmt: skip
+    why = (f"so that {train_size} training samples give {train_size // fitting} steps an epoch"
+           if train_size // fitting >= MIN_STEPS_PER_EPOCH else
+           f"the smallest batch it picks, {train_size // fitting} steps an epoch over {train_size} training samples")
+    note = f"batch size {config.batch_size} -> {fitting}, {why}; {lr}"
     return adapted, note
 
 

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from cnnkit.atomic import write_text
 from cnnkit.data.tensordata import DatasetInfo
+from cnnkit.train.prepare import MIN_BATCH  # the smallest batch the trainer picks itself
 from cnnkit.train.plots import best_epoch, write_confusion, write_curves
 from cnnkit.train.run import CONFUSION, CURVES, REPORT, RunDir, unwrap
 
@@ -75,12 +76,16 @@ def chance_note(accuracy: float, num_classes: int, config: dict[str, Any], metri
     steps = int(metrics[-1].get("step", 0)) if metrics else 0
     losses = [r.get("val_loss") for r in metrics if isinstance(r.get("val_loss"), (int, float))]
     lr = float(config.get("lr", 0.0))
-    if losses and (not all(map(math.isfinite, losses)) or losses[-1] > 2 * losses[0]):
+    # a loss that grew, or that never came near a guess's (ln classes), points at the step size
+    blown = losses and (not all(map(math.isfinite, losses)) or losses[-1] > 2 * losses[0]
+                        or min(losses) > 3 * math.log(num_classes))
+    if blown:
         cause = (f"the validation loss grew to {losses[-1]:.4g}, so the learning rate {lr:g} is likely "
                  f"too high: train again with --lr {lr / 10:.3g}")  # fmt: skip
     elif steps and steps < FEW_STEPS:
+        smaller = " or use a smaller --batch-size" if int(config.get("batch_size") or 0) > MIN_BATCH else ""
         cause = (f"it took only {steps} optimizer steps (batch size {config.get('batch_size')}): "
-                 "train longer with --epochs or use a smaller --batch-size")  # fmt: skip
+                 f"train longer with --epochs{smaller}")  # fmt: skip
     else:
         cause = "check that the labels match the images (`cnnkit data show`) and that the model fits the data"
     return f"warning: test accuracy {accuracy:.1%} is no better than chance ({chance:.1%} for {num_classes} classes); {cause}"

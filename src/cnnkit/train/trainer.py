@@ -150,7 +150,8 @@ def train(
         # None: the batch is the run's own (resume) or a given config's (finetune); never adapted
         chosen = None if resume or config_given else "batch_size" in overrides
         return _train(config, model, data, out, resume, progress, quiet, builder_kwargs, started, tta_asked,
-                      continued=more is not None, batch_chosen=chosen)  # fmt: skip
+                      continued=more is not None, batch_chosen=chosen,
+                      rewrite_config=more is not None or (resume and isinstance(data, str)))  # fmt: skip
     finally:
         if created_group:
             distributed.teardown()
@@ -190,7 +191,7 @@ def _resolve_config(
         kind = config_kind(saved)
         if kind is not None:
             raise not_resumable_error(run.path, kind)
-        return TrainConfig.from_dict(saved)
+        return _relocated(TrainConfig.from_dict(saved), data, run.path)
     base = config if config is not None else TrainConfig.from_preset(preset)
     if isinstance(model, str):
         overrides["model"] = _architecture_text(model)
@@ -205,6 +206,24 @@ def _resolve_config(
     if command is not None and base.command is None:
         overrides["command"] = command
     return base.replace(**overrides) if overrides else base
+
+
+def _relocated(config: TrainConfig, data: str | Splits | None, run: Path) -> TrainConfig:
+    """A resumed run's config, with its folder data at the new place ``data`` names (the
+    same data, moved: ``cnnkit train --resume RUN --data folder:NEW``); without ``data``, a
+    DataError when the folder has moved, naming that command."""
+    from cnnkit.data.reference import absolute_reference, check_reference, reference_path
+
+    found = reference_path(config.data)
+    if isinstance(data, str):
+        if found is None:
+            raise RunError(f"{run} trained on {config.data}, which is found by name; --data goes with --resume "
+                           "only to point at folder data that has moved")  # fmt: skip
+        return config.replace(data=absolute_reference(data))
+    if data is None and found is not None:
+        check_reference(config.data, run=run, fix=f"point at it with `cnnkit train --resume {run} --data "
+                        f"{found[0]}NEW_PATH` (data= in Python)")  # fmt: skip
+    return config
 
 
 def _architecture_text(model: str) -> str:
@@ -273,6 +292,7 @@ def _train(
     *,
     continued: bool = False,
     batch_chosen: bool | None = None,
+    rewrite_config: bool = False,
 ) -> TrainResult:
     from cnnkit.train.device import resolve_runtime
 
@@ -313,7 +333,7 @@ def _train(
         if main:
             run = RunDir.create(out, exist_ok=resume)
             run.hold()  # before anything is written: another process may be training it
-            if not resume or continued:  # a continuation records its new cycle
+            if not resume or rewrite_config:  # a continuation records its new cycle, a move its data
                 run.write_config(config.to_dict())
         else:
             run = RunDir(out)
@@ -409,7 +429,8 @@ def _report_command(config: TrainConfig) -> str | None:
     lines = [config.command] if config.command else []
     for more in config.more:
         if more.get("command"):
-            lines.append(f"# then {more['epochs']} more epochs (peak lr {more['lr']:g}):")
+            plural = "" if more["epochs"] == 1 else "s"
+            lines.append(f"# then {more['epochs']} more epoch{plural} (peak lr {more['lr']:g}):")
             lines.append(str(more["command"]))
     return "\n".join(lines) or None
 
