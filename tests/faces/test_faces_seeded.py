@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from cnnkit.faces.embed import build_embedder
 from cnnkit.faces.fit import EmbedFitConfig, fit_embedder
 from cnnkit.faces.identities import IdentitySet
-from cnnkit.faces.seeded import SeededDropout, seed_stochastic_layers
+from cnnkit.nn.seeded_layers import SeededDropout, seed_stochastic_layers
 
 Cli = Callable[[list[object]], tuple[int, str, str]]  # the run_cli fixture (tests/conftest.py)
 TINY = ["--data", "digits:0-6", "--per-identity", "12", "--epochs", "2", "--p", "4", "--k", "3", "--dim", "8",

@@ -30,7 +30,7 @@ from cnnkit.faces.losses import contrastive_loss
 from cnnkit.faces.mining import STRATEGIES, batch_triplet_loss
 from cnnkit.faces.pairs_file import IndexPairs
 from cnnkit.faces.sampler import PKSampler
-from cnnkit.faces.seeded import seed_stochastic_layers
+from cnnkit.nn.seeded_layers import seed_stochastic_layers
 from cnnkit.faces.verify import pair_distances, verification_metrics
 from cnnkit.numbers import check_range
 

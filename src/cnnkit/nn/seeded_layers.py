@@ -1,4 +1,4 @@
-"""Random layers of a face network drawing from an explicit ``torch.Generator``.
+"""Random layers drawing from an explicit ``torch.Generator`` (dropout, stochastic pooling).
 
 Dropout draws its masks from torch's global random state, which library code must not
 seed (``torch.manual_seed`` would change every other user of it). :func:`seed_stochastic_layers`
