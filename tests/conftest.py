@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import torch
@@ -49,3 +50,29 @@ def cli_error(run_cli: Callable[[list[object]], tuple[int, str, str]]) -> Callab
         return lines[0]
 
     return call
+
+
+@pytest.fixture
+def ctrl_c_at_epoch() -> Callable[[int], Any]:
+    """``with ctrl_c_at_epoch(2): train(...)``: the trainer gets a KeyboardInterrupt (Ctrl-C)
+    as epoch 2 starts, so epoch 1's checkpoint is on disk (``ctrl_c_at_epoch(1)``: none)."""
+    from contextlib import contextmanager
+
+    from cnnkit.train import loop
+
+    @contextmanager
+    def interrupting(epoch: int) -> Iterator[None]:
+        real = loop.EpochRunner.run_epoch
+
+        def run_epoch(self: Any, number: int) -> Any:
+            if number == epoch:
+                raise KeyboardInterrupt
+            return real(self, number)
+
+        loop.EpochRunner.run_epoch = run_epoch  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            loop.EpochRunner.run_epoch = real  # type: ignore[method-assign]
+
+    return interrupting

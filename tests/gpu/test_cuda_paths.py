@@ -67,22 +67,12 @@ def test_a_seeded_cuda_run_repeats(tmp_path: Path) -> None:
         assert a["val_acc"] == pytest.approx(b["val_acc"], abs=0.02)
 
 
-def test_resume_on_cuda_ends_like_an_uninterrupted_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_on_cuda_ends_like_an_uninterrupted_run(tmp_path: Path, ctrl_c_at_epoch: Callable) -> None:
     import cnnkit
-    from cnnkit.train import loop
 
     whole = cnnkit.train("quicknet", out=tmp_path / "whole", seed=1, **TINY)
-    real = loop.EpochRunner.run_epoch
-
-    def interrupted(self, epoch: int):  # type: ignore[no-untyped-def]
-        if epoch == 2:
-            raise KeyboardInterrupt
-        return real(self, epoch)
-
-    monkeypatch.setattr(loop.EpochRunner, "run_epoch", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    with ctrl_c_at_epoch(2), pytest.raises(KeyboardInterrupt):
         cnnkit.train("quicknet", out=tmp_path / "cut", seed=1, **TINY)
-    monkeypatch.undo()
     resumed = cnnkit.train(out=tmp_path / "cut", resume=True, progress=False, quiet=True)
     assert len(resumed.metrics) == 2
     assert resumed.test_accuracy == pytest.approx(whole.test_accuracy, abs=0.03)

@@ -11,7 +11,6 @@ import pytest
 from tinydata import SMALL_CNN, tiny_splits
 
 from cnnkit.errors import RunError
-from cnnkit.train import loop
 from cnnkit.train.cycles import MORE_LR_FACTOR, MORE_WARMUP_SHARE, run_schedule
 from cnnkit.train.schedule import Schedule
 from cnnkit.train.trainer import train
@@ -57,30 +56,17 @@ def test_more_continues_a_finished_run_in_a_new_cycle(tmp_path: Path) -> None:
     assert report.index("cnnkit train SPEC --epochs 3") < report.index("cnnkit train --resume r --more 2")
 
 
-def test_resume_keeps_the_command_that_started_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = loop.EpochRunner.run_epoch
-
-    def interrupted(self, epoch: int):
-        if epoch == 2:
-            raise KeyboardInterrupt
-        return real(self, epoch)
-
-    monkeypatch.setattr(loop.EpochRunner, "run_epoch", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+def test_resume_keeps_the_command_that_started_the_run(tmp_path: Path, ctrl_c_at_epoch: Callable) -> None:
+    with ctrl_c_at_epoch(2), pytest.raises(KeyboardInterrupt):
         train(SMALL_CNN, tiny_splits(), out=tmp_path / "r", command="cnnkit train ORIGINAL", **OPTIONS)
-    monkeypatch.undo()
     train(data=tiny_splits(), out=tmp_path / "r", resume=True, quiet=True, progress=False, command="cnnkit train --resume r")
     report = (tmp_path / "r" / "report.md").read_text()
     assert "cnnkit train ORIGINAL" in report and "--resume" not in report
 
 
-def test_more_needs_a_finished_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = loop.EpochRunner.run_epoch
-    monkeypatch.setattr(loop.EpochRunner, "run_epoch",
-                        lambda self, epoch: (_ for _ in ()).throw(KeyboardInterrupt) if epoch == 2 else real(self, epoch))
-    with pytest.raises(KeyboardInterrupt):
+def test_more_needs_a_finished_run(tmp_path: Path, ctrl_c_at_epoch: Callable) -> None:
+    with ctrl_c_at_epoch(2), pytest.raises(KeyboardInterrupt):
         train(SMALL_CNN, tiny_splits(), out=tmp_path / "r", **OPTIONS)
-    monkeypatch.undo()
     with pytest.raises(RunError, match=r"has not finished; first finish it with `cnnkit train --resume .*`"):
         train(data=tiny_splits(), out=tmp_path / "r", resume=True, more=2, quiet=True)
     with pytest.raises(RunError, match="more= continues a finished run"):
@@ -88,16 +74,14 @@ def test_more_needs_a_finished_run(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_stopped_before_the_first_epoch_the_same_command_starts_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: Callable
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: Callable, ctrl_c_at_epoch: Callable
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    real = loop.EpochRunner.run_epoch
-    monkeypatch.setattr(loop.EpochRunner, "run_epoch", lambda self, epoch: (_ for _ in ()).throw(KeyboardInterrupt))
-    code, _, err = run_cli(["train", *TINY, "--out", "runs/fm1"])
+    with ctrl_c_at_epoch(1):
+        code, _, err = run_cli(["train", *TINY, "--out", "runs/fm1"])
     assert code == 130
     assert err.strip().splitlines()[-1] == ("interrupted before the first epoch finished; nothing was saved in runs/fm1 "
                                             "to resume: run the same command again to start over")
-    monkeypatch.setattr(loop.EpochRunner, "run_epoch", real)
     code, out, err = run_cli(["train", *TINY, "--out", "runs/fm1"])  # what the message said
     assert code == 0, err
     assert "run: runs/fm1" in out

@@ -13,7 +13,6 @@ import pytest
 import torch
 from PIL import Image
 
-from cnnkit.train import loop
 
 SPEC = "INPUT(1x16x16) -> CONV(6, k=3, p=same) -> BN -> RELU -> POOL -> CONV(8, k=3) -> RELU -> GAP -> FC"
 EDITED = "INPUT(1x16x16) -> CONV(12, k=5) -> RELU -> GAP -> FC"
@@ -79,19 +78,10 @@ def test_moved_data_is_named_with_the_option_that_points_at_it(
     assert json.loads(out)["accuracy"] == trained["accuracy"]
 
 
-def test_resume_after_the_spec_file_was_edited(workdir: Path, monkeypatch: pytest.MonkeyPatch, run_cli: Callable) -> None:
-    real = loop.EpochRunner.run_epoch
-
-    def interrupted(self, epoch: int):
-        if epoch == 2:  # after epoch 1's checkpoint
-            raise KeyboardInterrupt
-        return real(self, epoch)
-
-    monkeypatch.setattr(loop.EpochRunner, "run_epoch", interrupted)
-    code, _, err = run_cli(["train", "my.spec", "--data", "folder:shapes", *TRAIN, "--out", "runs/i"])
+def test_resume_after_the_spec_file_was_edited(workdir: Path, run_cli: Callable, ctrl_c_at_epoch: Callable) -> None:
+    with ctrl_c_at_epoch(2):
+        code, _, err = run_cli(["train", "my.spec", "--data", "folder:shapes", *TRAIN, "--out", "runs/i"])
     assert code == 130 and "continue with: cnnkit train --resume runs/i" in err
-    monkeypatch.undo()
-    monkeypatch.chdir(workdir)
 
     (workdir / "my.spec").write_text(EDITED)
     code, out, err = run_cli(["train", "--resume", "runs/i"])
@@ -100,20 +90,11 @@ def test_resume_after_the_spec_file_was_edited(workdir: Path, monkeypatch: pytes
 
 
 def test_a_run_whose_data_moved_resumes_with_data_pointing_at_the_new_place(
-    workdir: Path, monkeypatch: pytest.MonkeyPatch, run_cli: Callable, cli_error: Callable
+    workdir: Path, run_cli: Callable, cli_error: Callable, ctrl_c_at_epoch: Callable
 ) -> None:
-    real = loop.EpochRunner.run_epoch
-
-    def interrupted(self, epoch: int):  # type: ignore[no-untyped-def]
-        if epoch == 2:
-            raise KeyboardInterrupt
-        return real(self, epoch)
-
-    monkeypatch.setattr(loop.EpochRunner, "run_epoch", interrupted)
-    code, _, _ = run_cli(["train", "my.spec", "--data", "folder:shapes", *TRAIN, "--out", "runs/m"])
+    with ctrl_c_at_epoch(2):
+        code, _, _ = run_cli(["train", "my.spec", "--data", "folder:shapes", *TRAIN, "--out", "runs/m"])
     assert code == 130
-    monkeypatch.undo()
-    monkeypatch.chdir(workdir)
     (workdir / "shapes").rename(workdir / "moved")
 
     line = cli_error(["train", "--resume", "runs/m"])
