@@ -158,9 +158,15 @@ def test_a_second_copy_of_the_same_ctrl_c_does_not_cut_the_exit_short(probe, cap
             raise
 
     probe.body = signalled_twice
-    code, _, err = run_main(["probe"], capsys)
-    assert code == 130 and err == "interrupted\n"
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back after main()
+    # Python's own handler to start with: a shell that starts pytest in the background
+    # (`cmd &`) hands it SIGINT ignored, and main() rightly puts back whatever it found
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        code, _, err = run_main(["probe"], capsys)
+        assert code == 130 and err == "interrupted\n"
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back after main()
+    finally:
+        signal.signal(signal.SIGINT, outer)
 
 
 @pytest.mark.parametrize(
